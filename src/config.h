@@ -1,0 +1,56 @@
+/* Settings read from the command line and PORTICO_* environment variables. */
+#ifndef PORTICO_CONFIG_H
+#define PORTICO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+struct cfg_addr {
+    char *text; /* as given, for logs */
+    struct sockaddr_storage sa;
+    socklen_t len;
+};
+
+/* --route HOST[/PATH]=http[s]://ADDR:PORT */
+struct cfg_route {
+    char *host; /* lower case */
+    char *path; /* "/" unless given */
+    bool tls;
+    struct cfg_addr upstream;
+};
+
+struct config {
+    char *docker_host;        /* unix:///path or tcp://host:port */
+    char *docker_cert_path;   /* DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem */
+    bool docker_tls_verify;   /* DOCKER_TLS_VERIFY set and not empty */
+    struct cfg_addr http_listen;
+    struct cfg_addr https_listen;
+    char *host_network_address;
+    struct cfg_route *routes;
+    size_t n_routes;
+    int workers;
+    int resync_interval; /* seconds */
+    enum log_level log_level;
+    enum log_format log_format;
+    char *access_log; /* path, "-" or "off" */
+    bool print_routes;
+};
+
+/* Read-only once cfg_parse has returned. */
+extern struct config cfg;
+
+/*
+ * Fills cfg from argv and the environment. Exits with status 2 and a message
+ * naming the option on a bad option or value; exits 0 for --help and
+ * --version.
+ */
+void cfg_parse(int argc, char **argv);
+
+/* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). Returns 0 or
+ * -1. Only numeric addresses are accepted. */
+int cfg_addr_parse(const char *text, struct cfg_addr *out);
+
+#endif

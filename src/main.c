@@ -1,0 +1,134 @@
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "route.h"
+#include "routes.h"
+#include "watcher.h"
+
+static atomic_bool synced_once;
+
+static void
+on_containers_changed(void *arg, struct watch_container *const *list, size_t n)
+{
+    route_publish(routes_build(list, n));
+}
+
+static void
+on_synced(void *arg)
+{
+    if (!atomic_exchange(&synced_once, true))
+        log_info("main", "first sync with the engine done", "");
+}
+
+static int
+print_routes(void)
+{
+    struct watch_container **list = NULL;
+    struct route_table *t;
+    size_t n = 0;
+
+    if (watch_list_once(&list, &n) != 0) {
+        fprintf(stderr, "portico: cannot list containers from %s (see the "
+                        "log above)\n", cfg.docker_host);
+        return 1;
+    }
+    t = routes_build(list, n);
+    route_table_print(t, stdout);
+    route_table_free(t);
+    for (size_t i = 0; i < n; i++)
+        watch_container_free(list[i]);
+    free(list);
+    return 0;
+}
+
+/* Lifts the soft descriptor limit to the hard one, because every proxied
+ * request uses two sockets. */
+static void
+raise_nofile_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("main", "cannot raise the open file limit", "error=%s",
+                 strerror(errno));
+}
+
+/* Waits for SIGTERM or SIGINT, reopening the access log on SIGHUP and
+ * freeing old routing snapshots once a second. */
+static void
+wait_for_shutdown(const sigset_t *signals)
+{
+    struct timespec tick = {1, 0};
+
+    for (;;) {
+        int sig = sigtimedwait(signals, NULL, &tick);
+
+        if (sig == SIGHUP) {
+            log_notice("main", "reopening the access log", "");
+            log_access_reopen();
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_notice("main", "shutting down", "signal=%s",
+                       sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return;
+        }
+        route_reclaim();
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct watch_ops ops = {on_containers_changed, on_synced};
+    struct watcher *w;
+    sigset_t signals;
+
+    cfg_parse(argc, argv);
+    log_init(cfg.log_level, cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+    if (cfg.print_routes)
+        return print_routes();
+    if (log_access_open(cfg.access_log) != 0)
+        return 1;
+    raise_nofile_limit();
+
+    /* Worker threads inherit this mask, so only this thread takes them. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
+    /* Static routes are served before the engine is reached. */
+    route_publish(routes_build(NULL, 0));
+    if (proxy_start() != 0)
+        return 1;
+    w = watch_new(&ops, NULL);
+    if (w == NULL || watch_start(w) != 0) {
+        log_error("main", "cannot start the Docker watcher", "");
+        proxy_stop();
+        return 1;
+    }
+    log_notice("main", "portico started",
+               "version=%s http=%s docker=%s workers=%d resync_interval=%ds",
+               PORTICO_VERSION, cfg.http_listen.text, cfg.docker_host,
+               cfg.workers, cfg.resync_interval);
+    wait_for_shutdown(&signals);
+    watch_free(w);
+    proxy_stop();
+    route_shutdown();
+    log_notice("main", "stopped", "");
+    return 0;
+}

@@ -1,0 +1,442 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct config cfg;
+
+enum opt_kind {
+    OPT_STRING,
+    OPT_ADDR,
+    OPT_INT,
+    OPT_LEVEL,
+    OPT_FORMAT,
+    OPT_ROUTE,
+    OPT_FLAG,
+};
+
+struct option_def {
+    const char *name; /* without the leading dashes */
+    enum opt_kind kind;
+    const char *value_name;
+    const char *default_text; /* for --help; NULL: none */
+    const char *help;
+    int min, max;             /* OPT_INT range */
+};
+
+static const struct option_def options[] = {
+    {"docker-host", OPT_STRING, "URL", "unix:///var/run/docker.sock",
+     "Docker Engine API endpoint: unix:///path or tcp://host:port (TLS "
+     "client certificates from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is "
+     "set). Also read from DOCKER_HOST.", 0, 0},
+    {"http-listen", OPT_ADDR, "ADDR:PORT", "0.0.0.0:80",
+     "Address and port of the HTTP listener.", 0, 0},
+    {"https-listen", OPT_ADDR, "ADDR:PORT", "0.0.0.0:443",
+     "Address and port of the HTTPS listener (not served yet).", 0, 0},
+    {"host-network-address", OPT_STRING, "ADDR", "127.0.0.1",
+     "Upstream address for containers in host network mode.", 0, 0},
+    {"route", OPT_ROUTE, "HOST[/PATH]=http[s]://ADDR:PORT", NULL,
+     "Static route to a service outside Docker; repeatable. A container "
+     "route for the same host and path wins. In PORTICO_ROUTE, separate "
+     "routes with commas or spaces.", 0, 0},
+    {"workers", OPT_INT, "N", "number of CPUs",
+     "Worker threads serving connections.", 1, 1024},
+    {"resync-interval", OPT_INT, "SECONDS", "30",
+     "Seconds between full resyncs with the Docker engine.", 1, 86400},
+    {"log-level", OPT_LEVEL, "LEVEL", "info",
+     "Minimum level logged: debug, info, notice, warn or error.", 0, 0},
+    {"log-format", OPT_FORMAT, "FORMAT", "text",
+     "Log line format: text (key=value) or json.", 0, 0},
+    {"access-log", OPT_STRING, "PATH|-|off", "off",
+     "Access log: a file path, - for standard output, or off.", 0, 0},
+    {"print-routes", OPT_FLAG, NULL, NULL,
+     "Connect to the engine, print the routing table and skipped "
+     "containers, and exit.", 0, 0},
+    {"version", OPT_FLAG, NULL, NULL, "Print the version and exit.", 0, 0},
+    {"help", OPT_FLAG, NULL, NULL, "Print this help and exit.", 0, 0},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* The source of a value, for error messages: "--workers" or
+ * "PORTICO_WORKERS". */
+struct origin {
+    char text[64];
+};
+
+static _Noreturn void
+fail(const struct origin *o, const char *value, const char *expected)
+{
+    fprintf(stderr, "portico: invalid value \"%s\" for %s: expected %s\n",
+            value, o->text, expected);
+    exit(2);
+}
+
+static void
+print_help(void)
+{
+    printf("Usage: portico [OPTION]...\n"
+           "Reverse proxy that routes HTTP to Docker containers labelled "
+           "VIRTUAL_HOST.\n\n"
+           "Every option can also be set with the environment variable "
+           "PORTICO_<NAME>\n(upper case, dashes as underscores); the "
+           "command line wins.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *d = &options[i];
+        char left[96];
+
+        snprintf(left, sizeof(left), "--%s%s%s", d->name,
+                 d->value_name ? " " : "", d->value_name ? d->value_name : "");
+        printf("  %s\n      %s", left, d->help);
+        if (d->default_text)
+            printf(" Default: %s.", d->default_text);
+        printf("\n");
+    }
+}
+
+int
+cfg_addr_parse(const char *text, struct cfg_addr *out)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->sa;
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *original = text, *colon, *port_text;
+    char *end;
+    long port;
+    size_t host_len;
+
+    memset(out, 0, sizeof(*out));
+    colon = strrchr(text, ':');
+    if (colon == NULL)
+        return -1;
+    port_text = colon + 1;
+    errno = 0;
+    port = strtol(port_text, &end, 10);
+    if (*port_text == '\0' || *end != '\0' || errno || port < 1 || port > 65535)
+        return -1;
+    for (const char *p = port_text; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    host_len = (size_t)(colon - text);
+    if (host_len >= 2 && text[0] == '[' && text[host_len - 1] == ']') {
+        text++;
+        host_len -= 2;
+    }
+    if (host_len >= sizeof(host))
+        return -1;
+    memcpy(host, text, host_len);
+    host[host_len] = '\0';
+    if (host_len == 0)
+        snprintf(host, sizeof(host), "0.0.0.0");
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        out->len = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        out->len = sizeof(*v6);
+    } else {
+        return -1;
+    }
+    out->text = strdup(original);
+    return out->text ? 0 : -1;
+}
+
+static bool
+valid_route_host(const char *h, size_t len)
+{
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!isalnum(c) && c != '-' && c != '.' && c != '*')
+            return false;
+    }
+    return true;
+}
+
+/* Resolves the upstream of a static route. Names are resolved once, at
+ * start. */
+static int
+resolve_upstream(const char *hostport, struct cfg_addr *out)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    size_t len;
+
+    if (cfg_addr_parse(hostport, out) == 0)
+        return 0;
+    if (colon == NULL || (len = (size_t)(colon - hostport)) == 0 ||
+        len >= sizeof(host) || strchr(hostport, '[') != NULL)
+        return -1;
+    memcpy(host, hostport, len);
+    host[len] = '\0';
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    out->text = strdup(hostport);
+    freeaddrinfo(res);
+    return out->text ? 0 : -1;
+}
+
+static void
+add_route(const struct origin *o, const char *spec)
+{
+    const char *expected = "HOST[/PATH]=http[s]://ADDR:PORT";
+    const char *eq = strchr(spec, '='), *slash, *url, *hostport;
+    struct cfg_route r = {0};
+    size_t host_len;
+
+    if (eq == NULL)
+        fail(o, spec, expected);
+    slash = memchr(spec, '/', (size_t)(eq - spec));
+    host_len = (size_t)((slash ? slash : eq) - spec);
+    if (!valid_route_host(spec, host_len))
+        fail(o, spec, "a valid host name before '=' (HOST[/PATH]=URL)");
+    r.host = strndup(spec, host_len);
+    for (char *p = r.host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    r.path = slash ? strndup(slash, (size_t)(eq - slash)) : strdup("/");
+    url = eq + 1;
+    if (strncmp(url, "http://", 7) == 0) {
+        hostport = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        hostport = url + 8;
+        r.tls = true;
+    } else {
+        fail(o, spec, "an http:// or https:// upstream URL");
+    }
+    if (strchr(hostport, '/') != NULL || resolve_upstream(hostport, &r.upstream))
+        fail(o, spec, "an upstream ADDR:PORT that resolves, with no path");
+    cfg.routes = realloc(cfg.routes, (cfg.n_routes + 1) * sizeof(*cfg.routes));
+    if (cfg.routes == NULL)
+        abort();
+    cfg.routes[cfg.n_routes++] = r;
+}
+
+static void
+set_option(const struct option_def *d, const struct origin *o,
+           const char *value)
+{
+    char *end;
+    long n;
+
+    switch (d->kind) {
+    case OPT_STRING:
+        if (*value == '\0')
+            fail(o, value, "a non-empty value");
+        if (strcmp(d->name, "docker-host") == 0)
+            cfg.docker_host = strdup(value);
+        else if (strcmp(d->name, "host-network-address") == 0)
+            cfg.host_network_address = strdup(value);
+        else if (strcmp(d->name, "access-log") == 0)
+            cfg.access_log = strdup(value);
+        break;
+    case OPT_ADDR: {
+        struct cfg_addr *a = strcmp(d->name, "http-listen") == 0
+                                 ? &cfg.http_listen
+                                 : &cfg.https_listen;
+        free(a->text);
+        if (cfg_addr_parse(value, a))
+            fail(o, value, "ADDR:PORT with a numeric address, [ADDR]:PORT "
+                           "for IPv6, or :PORT for all addresses");
+        break;
+    }
+    case OPT_INT:
+        errno = 0;
+        n = strtol(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || errno || n < d->min ||
+            n > d->max) {
+            char expected[80];
+            snprintf(expected, sizeof(expected),
+                     "a whole number from %d to %d", d->min, d->max);
+            fail(o, value, expected);
+        }
+        if (strcmp(d->name, "workers") == 0)
+            cfg.workers = (int)n;
+        else
+            cfg.resync_interval = (int)n;
+        break;
+    case OPT_LEVEL:
+        if (log_level_parse(value, &cfg.log_level))
+            fail(o, value, "one of debug, info, notice, warn, error");
+        break;
+    case OPT_FORMAT:
+        if (strcmp(value, "text") == 0)
+            cfg.log_format = LOG_FORMAT_TEXT;
+        else if (strcmp(value, "json") == 0)
+            cfg.log_format = LOG_FORMAT_JSON;
+        else
+            fail(o, value, "text or json");
+        break;
+    case OPT_ROUTE:
+        add_route(o, value);
+        break;
+    case OPT_FLAG:
+        break;
+    }
+}
+
+static const struct option_def *
+find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strlen(options[i].name) == len &&
+            strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static void
+env_name(const struct option_def *d, char *out, size_t cap)
+{
+    size_t i = (size_t)snprintf(out, cap, "PORTICO_");
+
+    for (const char *p = d->name; *p && i + 1 < cap; p++)
+        out[i++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+    out[i] = '\0';
+}
+
+/* PORTICO_ROUTE holds several routes separated by commas or whitespace. */
+static void
+set_routes_from_env(const struct option_def *d, const struct origin *o,
+                    const char *value)
+{
+    char *copy = strdup(value), *save = NULL;
+
+    for (char *t = strtok_r(copy, ", \t\n", &save); t;
+         t = strtok_r(NULL, ", \t\n", &save))
+        set_option(d, o, t);
+    free(copy);
+}
+
+static void
+apply_env(void)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const struct option_def *d = &options[i];
+        struct origin o;
+        const char *v;
+
+        if (d->kind == OPT_FLAG)
+            continue;
+        env_name(d, o.text, sizeof(o.text));
+        v = getenv(o.text);
+        if (v == NULL && strcmp(d->name, "docker-host") == 0) {
+            v = getenv("DOCKER_HOST");
+            snprintf(o.text, sizeof(o.text), "DOCKER_HOST");
+        }
+        if (v == NULL)
+            continue;
+        if (d->kind == OPT_ROUTE)
+            set_routes_from_env(d, &o, v);
+        else
+            set_option(d, &o, v);
+    }
+}
+
+static void
+set_defaults(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *tls = getenv("DOCKER_TLS_VERIFY");
+
+    cfg.docker_host = strdup("unix:///var/run/docker.sock");
+    cfg_addr_parse("0.0.0.0:80", &cfg.http_listen);
+    cfg_addr_parse("0.0.0.0:443", &cfg.https_listen);
+    cfg.host_network_address = strdup("127.0.0.1");
+    cfg.workers = ncpu > 0 ? (int)(ncpu > 1024 ? 1024 : ncpu) : 1;
+    cfg.resync_interval = 30;
+    cfg.log_level = LOG_INFO;
+    cfg.log_format = LOG_FORMAT_TEXT;
+    cfg.access_log = strdup("off");
+    if (getenv("DOCKER_CERT_PATH"))
+        cfg.docker_cert_path = strdup(getenv("DOCKER_CERT_PATH"));
+    cfg.docker_tls_verify = tls != NULL && *tls != '\0';
+}
+
+/* Command-line routes replace PORTICO_ROUTE's, as other options do. */
+static void
+clear_env_routes_once(bool *cleared)
+{
+    if (*cleared)
+        return;
+    *cleared = true;
+    for (size_t i = 0; i < cfg.n_routes; i++) {
+        free(cfg.routes[i].host);
+        free(cfg.routes[i].path);
+        free(cfg.routes[i].upstream.text);
+    }
+    cfg.n_routes = 0;
+}
+
+void
+cfg_parse(int argc, char **argv)
+{
+    bool routes_cleared = false;
+
+    set_defaults();
+    apply_env();
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value = NULL, *eq;
+        const struct option_def *d;
+        struct origin o;
+        size_t len;
+
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "portico: unexpected argument \"%s\"; see "
+                            "portico --help\n", arg);
+            exit(2);
+        }
+        eq = strchr(arg + 2, '=');
+        len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        d = find_option(arg + 2, len);
+        if (d == NULL) {
+            fprintf(stderr, "portico: unknown option \"%s\"; see portico "
+                            "--help\n", arg);
+            exit(2);
+        }
+        snprintf(o.text, sizeof(o.text), "--%s", d->name);
+        if (d->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "portico: %s takes no value\n", o.text);
+                exit(2);
+            }
+            if (strcmp(d->name, "help") == 0) {
+                print_help();
+                exit(0);
+            }
+            if (strcmp(d->name, "version") == 0) {
+                printf("portico %s\n", PORTICO_VERSION);
+                exit(0);
+            }
+            cfg.print_routes = true;
+            continue;
+        }
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            fprintf(stderr, "portico: %s requires a value (%s)\n", o.text,
+                    d->value_name);
+            exit(2);
+        }
+        if (d->kind == OPT_ROUTE)
+            clear_env_routes_once(&routes_cleared);
+        set_option(d, &o, value);
+    }
+}

@@ -117,8 +117,7 @@ main(int argc, char **argv)
         return 1;
     w = watch_new(&ops, NULL);
     if (w == NULL || watch_start(w) != 0) {
-        log_error("main", "cannot start the Docker watcher", "");
-        proxy_stop();
+        proxy_stop(); /* the watcher logged why */
         return 1;
     }
     log_notice("main", "portico started",

@@ -1,0 +1,953 @@
+/*
+ * One client connection and the requests on it, one at a time: the head is
+ * parsed and routed, the rewritten head and the re-framed body go to an
+ * upstream connection, and the response comes back the same way. The next
+ * pipelined request is parsed only after the previous response finished.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "log.h"
+#include "proxy_int.h"
+#include "rewrite.h"
+
+/* Seconds a closing connection keeps discarding an unread request body. */
+#define LINGER_TIMEOUT 2
+
+static void on_client_read(struct bufferevent *bev, void *arg);
+static void on_client_write(struct bufferevent *bev, void *arg);
+static void on_client_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void read_head(struct proxy_conn *c);
+static void connect_upstream(struct proxy_conn *c, bool use_pool);
+
+static void
+set_timeouts(struct bufferevent *bev, int read_s, int write_s)
+{
+    struct timeval r = {read_s, 0}, w = {write_s, 0};
+
+    bufferevent_set_timeouts(bev, read_s ? &r : NULL, write_s ? &w : NULL);
+}
+
+static void
+set_nodelay(struct bufferevent *bev)
+{
+    int one = 1;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/*
+ * Writes the output to the socket right away instead of waiting for the
+ * write event, which saves two epoll_ctl calls per message. The write event
+ * is enabled only for what the socket did not take. TLS bufferevents (raw
+ * false) write through libevent as usual.
+ */
+static void
+flush_output(struct bufferevent *bev, bool raw)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    bool writing = bufferevent_get_enabled(bev) & EV_WRITE;
+
+    int n = 0;
+
+    if (evbuffer_get_length(out) == 0)
+        return;
+    if (raw) {
+        /* A bufferevent keeps its output's start frozen except while its
+         * own write callback runs; writing here is the same step. */
+        evbuffer_unfreeze(out, 1);
+        n = evbuffer_write(out, bufferevent_getfd(bev));
+        evbuffer_freeze(out, 1);
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        /* libevent's write callback reports the error to on_*_event. */
+        bufferevent_enable(bev, EV_WRITE);
+        return;
+    }
+    if (evbuffer_get_length(out) == 0) {
+        if (writing)
+            bufferevent_disable(bev, EV_WRITE);
+    } else if (!writing) {
+        bufferevent_enable(bev, EV_WRITE);
+    }
+}
+
+static void
+flush_client(struct proxy_conn *c)
+{
+    flush_output(c->client, !c->listener->tls);
+}
+
+static void
+flush_upstream(struct proxy_conn *c)
+{
+    flush_output(c->up->bev, !c->up->tls);
+}
+
+static double
+elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 +
+           (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static void
+log_request(struct proxy_conn *c)
+{
+    const char *upstream = "-";
+
+    if (!log_access_enabled())
+        return;
+    if (c->n_targets > 0 && c->target < c->n_targets)
+        upstream = c->targets[c->target].addr_text;
+    log_access("client=%s method=%s host=%s path=%s status=%d bytes=%llu "
+               "duration_ms=%.3f upstream=%s end=%s",
+               c->client_ip, c->method[0] ? c->method : "-",
+               c->host[0] ? c->host : "-", c->path[0] ? c->path : "-",
+               c->status, (unsigned long long)c->bytes_sent,
+               elapsed_ms(&c->start), upstream, c->end ? c->end : "ok");
+}
+
+static void
+drop_upstream(struct proxy_conn *c)
+{
+    proxy_upconn_free(c->up);
+    c->up = NULL;
+    c->up_paused = false;
+}
+
+void
+proxy_conn_free(struct proxy_conn *c)
+{
+    drop_upstream(c);
+    bufferevent_free(c->client);
+    LIST_REMOVE(c, link);
+    free(c->head);
+    free(c);
+}
+
+/* Resets the per-request state and waits for the next request head. */
+static void
+begin_request(struct proxy_conn *c, int timeout)
+{
+    c->state = CONN_READ_HEAD;
+    c->method[0] = c->host[0] = c->path[0] = '\0';
+    c->client_keep_alive = false;
+    c->close_after = false;
+    c->client_paused = c->up_paused = false;
+    c->retried = c->up_eof = false;
+    c->websocket = c->is_head = false;
+    c->n_targets = c->target = 0;
+    c->status = 0;
+    c->bytes_sent = 0;
+    c->end = NULL;
+    proxy_body_init(&c->req_body, HTTP_BODY_NONE, 0, false);
+    proxy_body_init(&c->resp_body, HTTP_BODY_NONE, 0, false);
+    set_timeouts(c->client, timeout, PROXY_BODY_TIMEOUT);
+    if (!(bufferevent_get_enabled(c->client) & EV_READ))
+        bufferevent_enable(c->client, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+        bufferevent_trigger(c->client, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS | BEV_OPT_DEFER_CALLBACKS);
+}
+
+/* Ends the connection once the output is flushed. */
+static void
+start_closing(struct proxy_conn *c)
+{
+    drop_upstream(c);
+    c->state = CONN_CLOSING;
+    bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+    flush_client(c);
+    if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+        on_client_write(c->client, c);
+}
+
+/*
+ * Closes after the flush. When a request body is left unread, the write
+ * side is shut first and input discarded for a while. Closing with unread
+ * input makes the kernel send a reset, which can destroy the response in
+ * flight.
+ */
+static void
+on_flushed(struct proxy_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->client);
+    evutil_socket_t fd = bufferevent_getfd(c->client);
+
+    if ((c->req_body.done && evbuffer_get_length(in) == 0) || fd < 0) {
+        proxy_conn_free(c);
+        return;
+    }
+    shutdown(fd, SHUT_WR);
+    c->state = CONN_LINGER;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    set_timeouts(c->client, LINGER_TIMEOUT, 0);
+    bufferevent_enable(c->client, EV_READ);
+}
+
+static const char *
+error_body(int status)
+{
+    switch (status) {
+    case 400: return "bad request\n";
+    case 431: return "request header fields too large\n";
+    case 501: return "transfer coding not implemented\n";
+    case 502: return "no upstream answered\n";
+    case 503: return "no route for this host\n";
+    case 504: return "upstream timed out\n";
+    case 505: return "HTTP version not supported\n";
+    default: return "error\n";
+    }
+}
+
+/* Sends an error response generated by Portico. */
+static void
+respond_error(struct proxy_conn *c, int status, const char *end)
+{
+    const char *body = error_body(status);
+    bool keep = status >= 500 && status != 501 && status != 505 &&
+                c->client_keep_alive && c->req_body.done;
+    char head[256];
+    int n;
+
+    drop_upstream(c);
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
+                 "charset=utf-8\r\nContent-Length: %zu\r\nConnection: %s"
+                 "\r\n\r\n%s",
+                 status, http_reason(status), strlen(body),
+                 keep ? "keep-alive" : "close", body);
+    evbuffer_add(bufferevent_get_output(c->client), head, (size_t)n);
+    flush_client(c);
+    c->status = status;
+    c->bytes_sent = (uint64_t)n;
+    c->end = end;
+    log_request(c);
+    if (keep)
+        begin_request(c, PROXY_KEEPALIVE_TIMEOUT);
+    else
+        start_closing(c);
+}
+
+/* Ends a request whose response already started: the client sees the
+ * connection close before the body's end. */
+static void
+abort_request(struct proxy_conn *c, const char *end)
+{
+    c->end = end;
+    if (c->status == 0)
+        c->status = 502;
+    log_request(c);
+    start_closing(c);
+}
+
+static bool
+is_idempotent(struct http_span m)
+{
+    static const char *const methods[] = {"GET",    "HEAD",  "OPTIONS",
+                                          "PUT",    "DELETE", "TRACE"};
+
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (m.len == strlen(methods[i]) &&
+            memcmp(m.p, methods[i], m.len) == 0)
+            return true;
+    return false;
+}
+
+static void
+copy_span(char *dst, size_t cap, struct http_span s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+    if (n > 0)
+        memcpy(dst, s.p, n);
+    dst[n] = '\0';
+}
+
+/* The path to route by: origin-form up to '?', or the path of an
+ * absolute-form target. */
+static struct http_span
+routing_path(struct http_span target)
+{
+    struct http_span p = target;
+    const char *q;
+
+    if (p.len == 0 || p.p[0] != '/') {
+        const char *scheme = memmem(p.p, p.len, "://", 3);
+        const char *slash = NULL;
+        if (scheme != NULL)
+            slash = memchr(scheme + 3, '/', p.len - (size_t)(scheme + 3 - p.p));
+        if (slash == NULL)
+            return (struct http_span){"/", 1};
+        p.len -= (size_t)(slash - p.p);
+        p.p = slash;
+    }
+    q = memchr(p.p, '?', p.len);
+    if (q != NULL)
+        p.len = (size_t)(q - p.p);
+    return p;
+}
+
+/* Copies the route's upstreams, starting at the round-robin position. */
+static int
+find_targets(struct proxy_conn *c, const struct http_request *r)
+{
+    struct http_span path = routing_path(r->target);
+    const struct route_table *t = route_read_begin(c->w->rd);
+    const struct route *rt = route_lookup(t, r->host.p, r->host.len, path.p,
+                                          path.len);
+    size_t start;
+
+    if (rt == NULL || rt->n_upstreams == 0) {
+        route_read_end(c->w->rd);
+        return -1;
+    }
+    start = route_next_upstream(rt);
+    c->n_targets = rt->n_upstreams < PROXY_MAX_TRIES ? rt->n_upstreams
+                                                     : PROXY_MAX_TRIES;
+    for (size_t i = 0; i < c->n_targets; i++) {
+        const struct route_upstream *u =
+            &rt->upstreams[(start + i) % rt->n_upstreams];
+        struct proxy_target *d = &c->targets[i];
+        memcpy(&d->addr, &u->addr, u->addrlen);
+        d->addrlen = u->addrlen;
+        d->tls = u->tls;
+        memcpy(d->addr_text, u->addr_text, sizeof d->addr_text);
+    }
+    route_read_end(c->w->rd);
+    return 0;
+}
+
+static int
+rewrite_head(struct proxy_conn *c, const struct http_request *r)
+{
+    struct rewrite_request rw = {
+        .client_ip = c->client_ip,
+        .proto = c->listener->proto,
+        .listen_port = c->listener->port,
+        .body = r->body == HTTP_BODY_UNTIL_CLOSE ? HTTP_BODY_NONE : r->body,
+        .content_length = r->content_length,
+        .websocket = c->websocket,
+    };
+    ssize_t n;
+
+    if (c->head == NULL) {
+        c->head_cap = 4096;
+        if ((c->head = malloc(c->head_cap)) == NULL)
+            return -1;
+    }
+    n = proxy_rewrite_request(c->head, c->head_cap, r, &rw);
+    if (n < 0) {
+        char *p = realloc(c->head, PROXY_MAX_OUT_HEAD);
+        if (p == NULL)
+            return -1;
+        c->head = p;
+        c->head_cap = PROXY_MAX_OUT_HEAD;
+        n = proxy_rewrite_request(c->head, c->head_cap, r, &rw);
+    }
+    if (n < 0)
+        return -1;
+    c->head_len = (size_t)n;
+    return 0;
+}
+
+static void
+note_request(struct proxy_conn *c, const struct http_request *r)
+{
+    if (log_access_enabled())
+        clock_gettime(CLOCK_MONOTONIC, &c->start);
+    copy_span(c->method, sizeof c->method, r->method);
+    copy_span(c->host, sizeof c->host, r->host);
+    copy_span(c->path, sizeof c->path, r->target);
+    c->client_minor = r->minor_version;
+    c->client_keep_alive = r->keep_alive;
+    c->is_head = r->is_head;
+    c->idempotent = is_idempotent(r->method);
+    c->websocket = r->websocket;
+}
+
+static void
+read_head(struct proxy_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->client);
+    size_t len = evbuffer_get_length(in);
+    struct http_request *r = &c->w->req;
+    ssize_t n;
+    const char *p;
+
+    if (len == 0)
+        return;
+    if (len > PROXY_MAX_HEAD + 4)
+        len = PROXY_MAX_HEAD + 4;
+    p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+    n = http_parse_request(p, len, PROXY_MAX_HEAD, r);
+    if (n == 0 && len > PROXY_MAX_HEAD)
+        n = -431;
+    if (n == 0)
+        return;
+    if (log_access_enabled())
+        clock_gettime(CLOCK_MONOTONIC, &c->start);
+    if (n < 0) {
+        respond_error(c, (int)-n, "bad_request");
+        return;
+    }
+
+    note_request(c, r);
+    if (r->host.len == 0) {
+        evbuffer_drain(in, (size_t)n);
+        respond_error(c, 400, "bad_request");
+        return;
+    }
+    proxy_body_init(&c->req_body, r->body, r->content_length,
+                    r->body == HTTP_BODY_CHUNKED);
+    if (find_targets(c, r) < 0) {
+        evbuffer_drain(in, (size_t)n);
+        respond_error(c, 503, "no_route");
+        return;
+    }
+    if (rewrite_head(c, r) < 0) {
+        evbuffer_drain(in, (size_t)n);
+        respond_error(c, 431, "bad_request");
+        return;
+    }
+    evbuffer_drain(in, (size_t)n);
+    /* Reading stays enabled so a closing client is noticed, but without a
+     * read timeout once the body is in: a download can take hours. */
+    set_timeouts(c->client, c->req_body.done ? 0 : PROXY_BODY_TIMEOUT,
+                 PROXY_BODY_TIMEOUT);
+    connect_upstream(c, true);
+}
+
+/* Moves request body bytes upstream, pausing the client when the
+ * upstream's output is full. */
+static void
+forward_request_body(struct proxy_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->up->bev);
+    int rc = proxy_body_move(&c->req_body, bufferevent_get_input(c->client),
+                             out);
+
+    flush_upstream(c);
+    if (rc < 0) {
+        if (c->state == CONN_FORWARD) {
+            respond_error(c, 400, "bad_request");
+        } else {
+            abort_request(c, "bad_request");
+        }
+        return;
+    }
+    if (rc == 1) {
+        set_timeouts(c->client, 0, PROXY_BODY_TIMEOUT);
+        set_timeouts(c->up->bev, PROXY_RESPONSE_TIMEOUT, PROXY_BODY_TIMEOUT);
+    } else if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
+        bufferevent_disable(c->client, EV_READ);
+        c->client_paused = true;
+    }
+}
+
+/* Writes the request head on a connected upstream connection. */
+static void
+send_head(struct proxy_conn *c)
+{
+    struct bufferevent *up = c->up->bev;
+
+    c->state = CONN_FORWARD;
+    evbuffer_add(bufferevent_get_output(up), c->head, c->head_len);
+    /* The response timeout starts once the whole request is sent. */
+    set_timeouts(up, c->req_body.done ? PROXY_RESPONSE_TIMEOUT : 0,
+                 PROXY_BODY_TIMEOUT);
+    bufferevent_enable(up, EV_READ);
+    if (!c->req_body.done)
+        forward_request_body(c);
+    else
+        flush_upstream(c);
+}
+
+static void
+attach_upstream(struct proxy_conn *c, struct proxy_upconn *u)
+{
+    c->up = u;
+    bufferevent_setcb(u->bev, on_up_read, on_up_write, on_up_event, c);
+    bufferevent_setwatermark(u->bev, EV_WRITE, PROXY_LOW_WATER, 0);
+}
+
+static void
+host_for_sni(const struct proxy_conn *c, char *out, size_t cap)
+{
+    size_t n = proxy_host_len(c->host, strlen(c->host));
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, c->host, n);
+    out[n] = '\0';
+}
+
+/*
+ * Takes a pooled connection to the current target or starts a connect;
+ * a target that cannot even start one is skipped. 502 when none is left.
+ */
+static void
+connect_upstream(struct proxy_conn *c, bool use_pool)
+{
+    char sni[256];
+
+    host_for_sni(c, sni, sizeof sni);
+    for (; c->target < c->n_targets; c->target++) {
+        const struct proxy_target *t = &c->targets[c->target];
+        struct proxy_upconn *u = use_pool ? proxy_pool_take(c->w, t) : NULL;
+        if (u != NULL) {
+            attach_upstream(c, u);
+            send_head(c);
+            return;
+        }
+        u = proxy_upconn_connect(c->w, t, sni);
+        if (u != NULL) {
+            attach_upstream(c, u);
+            c->state = CONN_CONNECTING;
+            return;
+        }
+        proxy_upstream_down(t, strerror(errno));
+    }
+    c->target = 0;
+    respond_error(c, 502, "connect_failed");
+}
+
+static const char *
+describe_error(struct bufferevent *bev, short what, char *buf, size_t cap)
+{
+    unsigned long e;
+
+    if (what & BEV_EVENT_TIMEOUT)
+        return "timed out";
+    if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+        ERR_error_string_n(e, buf, cap);
+        return buf;
+    }
+    if (what & BEV_EVENT_EOF)
+        return "connection closed";
+    return evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+}
+
+static void
+on_connect_result(struct proxy_conn *c, short what)
+{
+    const struct proxy_target *t = &c->targets[c->target];
+    char buf[256];
+
+    if (what & BEV_EVENT_CONNECTED) {
+        proxy_upstream_up(t);
+        set_nodelay(c->up->bev);
+        send_head(c);
+        return;
+    }
+    proxy_upstream_down(t, describe_error(c->up->bev, what, buf, sizeof buf));
+    drop_upstream(c);
+    c->target++;
+    connect_upstream(c, true);
+}
+
+/* Relays an interim response (100 Continue, 103) to HTTP/1.1 clients. */
+static void
+relay_interim(struct proxy_conn *c, size_t head_len)
+{
+    struct evbuffer *in = bufferevent_get_input(c->up->bev);
+
+    if (c->client_minor >= 1) {
+        evbuffer_remove_buffer(in, bufferevent_get_output(c->client),
+                               head_len);
+        flush_client(c);
+    } else
+        evbuffer_drain(in, head_len);
+}
+
+static void
+start_tunnel(struct proxy_conn *c)
+{
+    c->state = CONN_TUNNEL;
+    c->req_body.done = true;
+    set_timeouts(c->client, PROXY_TUNNEL_TIMEOUT, PROXY_TUNNEL_TIMEOUT);
+    set_timeouts(c->up->bev, PROXY_TUNNEL_TIMEOUT, PROXY_TUNNEL_TIMEOUT);
+    bufferevent_enable(c->client, EV_READ);
+    bufferevent_enable(c->up->bev, EV_READ);
+}
+
+/* Chooses the response framing towards the client and writes the head. */
+static void
+send_response_head(struct proxy_conn *c, const struct http_response *r)
+{
+    struct rewrite_response rw = {.body = r->body,
+                                  .content_length = r->content_length};
+    ssize_t n;
+
+    if (r->body == HTTP_BODY_CHUNKED || r->body == HTTP_BODY_UNTIL_CLOSE) {
+        if (c->client_minor >= 1) {
+            rw.body = HTTP_BODY_CHUNKED;
+        } else {
+            rw.body = HTTP_BODY_UNTIL_CLOSE;
+            c->close_after = true;
+        }
+    }
+    if (!c->req_body.done) {
+        /* The upstream responded before the whole body arrived (413, or
+         * 401 after Expect), so forwarding stops and the client connection
+         * closes after the response. */
+        c->close_after = true;
+        bufferevent_disable(c->client, EV_READ);
+        c->client_paused = false;
+    }
+    rw.keep_alive = c->client_keep_alive && !c->close_after;
+    rw.upgrade = r->upgrade;
+    n = proxy_rewrite_response(c->w->out_head, PROXY_MAX_OUT_HEAD, r, &rw);
+    if (n < 0) {
+        respond_error(c, 502, "bad_response");
+        return;
+    }
+    evbuffer_add(bufferevent_get_output(c->client), c->w->out_head,
+                 (size_t)n);
+    c->bytes_sent += (uint64_t)n;
+    c->status = r->status;
+    proxy_body_init(&c->resp_body, r->body, r->content_length,
+                    rw.body == HTTP_BODY_CHUNKED);
+}
+
+static void
+finish_response(struct proxy_conn *c, bool up_keep)
+{
+    struct proxy_upconn *u = c->up;
+
+    c->up = NULL;
+    c->bytes_sent += c->resp_body.bytes_in;
+    if (up_keep && !c->up_eof && c->req_body.done &&
+        c->resp_body.in != HTTP_BODY_UNTIL_CLOSE)
+        proxy_pool_put(u);
+    else
+        proxy_upconn_free(u);
+    log_request(c);
+    if (c->close_after || !c->client_keep_alive)
+        start_closing(c);
+    else
+        begin_request(c, PROXY_KEEPALIVE_TIMEOUT);
+}
+
+static void
+forward_response_body(struct proxy_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->client);
+    struct evbuffer *in = bufferevent_get_input(c->up->bev);
+    int rc = proxy_body_move(&c->resp_body, in, out);
+
+    if (c->up_eof && rc == 0)
+        proxy_body_end(&c->resp_body, out);
+    flush_client(c);
+    if (rc < 0) {
+        log_warn("proxy", "upstream sent invalid chunked body",
+                 "upstream=%s host=%s", c->targets[c->target].addr_text,
+                 c->host);
+        abort_request(c, "bad_response");
+    } else if (rc == 1) {
+        finish_response(c, c->up_keep);
+    } else if (c->up_eof) {
+        finish_response(c, false);
+    } else if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
+        bufferevent_disable(c->up->bev, EV_READ);
+        c->up_paused = true;
+    }
+}
+
+static void
+read_response_head(struct proxy_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->up->bev);
+    struct http_response *r = &c->w->resp;
+
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        const char *p;
+        ssize_t n;
+
+        if (len == 0)
+            return;
+        if (len > PROXY_MAX_HEAD + 4)
+            len = PROXY_MAX_HEAD + 4;
+        p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+        n = http_parse_response(p, len, PROXY_MAX_HEAD, c->is_head, r);
+        if (n == 0 && len <= PROXY_MAX_HEAD)
+            return;
+        if (n <= 0) {
+            log_warn("proxy", "upstream response invalid",
+                     "upstream=%s host=%s", c->targets[c->target].addr_text,
+                     c->host);
+            respond_error(c, 502, "bad_response");
+            return;
+        }
+        if (r->status >= 100 && r->status < 200 && r->status != 101) {
+            relay_interim(c, (size_t)n);
+            continue;
+        }
+        if (r->status == 101 && !c->websocket) {
+            respond_error(c, 502, "bad_response");
+            return;
+        }
+        c->up_keep = r->keep_alive;
+        send_response_head(c, r);
+        if (c->up == NULL)
+            return;
+        evbuffer_drain(in, (size_t)n);
+        if (r->status == 101) {
+            start_tunnel(c);
+            on_up_read(c->up->bev, c);
+            on_client_read(c->client, c);
+            return;
+        }
+        c->state = CONN_RESPONSE;
+        set_timeouts(c->up->bev, PROXY_BODY_TIMEOUT, PROXY_BODY_TIMEOUT);
+        forward_response_body(c);
+        return;
+    }
+}
+
+/* Moves tunnel bytes from one side to the other with backpressure. */
+static void
+relay(struct bufferevent *from, struct bufferevent *to, bool raw,
+      bool *paused)
+{
+    struct evbuffer *out = bufferevent_get_output(to);
+
+    evbuffer_add_buffer(out, bufferevent_get_input(from));
+    flush_output(to, raw);
+    if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
+        bufferevent_disable(from, EV_READ);
+        *paused = true;
+    }
+}
+
+static void
+on_client_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    switch (c->state) {
+    case CONN_READ_HEAD:
+        read_head(c);
+        break;
+    case CONN_FORWARD:
+        if (!c->req_body.done)
+            forward_request_body(c);
+        break;
+    case CONN_TUNNEL:
+        relay(c->client, c->up->bev, !c->up->tls, &c->client_paused);
+        break;
+    case CONN_CLOSING:
+    case CONN_LINGER:
+        evbuffer_drain(bufferevent_get_input(bev),
+                       evbuffer_get_length(bufferevent_get_input(bev)));
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_client_write(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    if (c->state == CONN_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            on_flushed(c);
+        return;
+    }
+    if (c->state == CONN_LINGER)
+        return;
+    if (!c->up_paused ||
+        evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_LOW_WATER)
+        return;
+    c->up_paused = false;
+    bufferevent_enable(c->up->bev, EV_READ);
+    if (c->state == CONN_RESPONSE)
+        forward_response_body(c);
+    else if (c->state == CONN_TUNNEL)
+        relay(c->up->bev, c->client, !c->listener->tls, &c->up_paused);
+}
+
+static void
+on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    switch (c->state) {
+    case CONN_READ_HEAD:
+    case CONN_CLOSING:
+    case CONN_LINGER:
+        proxy_conn_free(c);
+        return;
+    case CONN_TUNNEL:
+        c->end = (what & BEV_EVENT_TIMEOUT) ? "tunnel_timeout" : "ok";
+        log_request(c);
+        proxy_conn_free(c);
+        return;
+    default:
+        c->end = (what & BEV_EVENT_TIMEOUT) ? "client_timeout"
+                                            : "client_closed";
+        if (c->status == 0)
+            c->status = 499;
+        c->bytes_sent += c->resp_body.bytes_in;
+        log_request(c);
+        proxy_conn_free(c);
+    }
+}
+
+static void
+on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    switch (c->state) {
+    case CONN_FORWARD:
+        read_response_head(c);
+        break;
+    case CONN_RESPONSE:
+        forward_response_body(c);
+        break;
+    case CONN_TUNNEL:
+        relay(c->up->bev, c->client, !c->listener->tls, &c->up_paused);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    if (!c->client_paused ||
+        evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_LOW_WATER)
+        return;
+    c->client_paused = false;
+    bufferevent_enable(c->client, EV_READ);
+    if (c->state == CONN_TUNNEL)
+        relay(c->client, c->up->bev, !c->up->tls, &c->client_paused);
+    else if (!c->req_body.done)
+        forward_request_body(c);
+}
+
+/*
+ * A pooled connection can have been closed by the upstream just as the
+ * request went out. A body-less idempotent request is then sent again once,
+ * on a fresh connection (RFC 9112 section 9.3.1).
+ */
+static bool
+retry_fresh(struct proxy_conn *c)
+{
+    if (!c->up->reused || c->retried || !c->idempotent ||
+        c->req_body.in != HTTP_BODY_NONE ||
+        evbuffer_get_length(bufferevent_get_input(c->up->bev)) > 0)
+        return false;
+    drop_upstream(c);
+    c->retried = true;
+    connect_upstream(c, false);
+    return true;
+}
+
+static void
+on_up_closed(struct proxy_conn *c, short what)
+{
+    switch (c->state) {
+    case CONN_FORWARD:
+        if (what & BEV_EVENT_TIMEOUT) {
+            log_warn("proxy", "upstream timed out", "upstream=%s host=%s",
+                     c->targets[c->target].addr_text, c->host);
+            respond_error(c, 504, "upstream_timeout");
+        } else if (!retry_fresh(c)) {
+            respond_error(c, 502, "upstream_closed");
+        }
+        break;
+    case CONN_RESPONSE:
+        if (!(what & BEV_EVENT_TIMEOUT) &&
+            c->resp_body.in == HTTP_BODY_UNTIL_CLOSE) {
+            c->up_eof = true;
+            forward_response_body(c);
+        } else {
+            c->bytes_sent += c->resp_body.bytes_in;
+            abort_request(c, (what & BEV_EVENT_TIMEOUT) ? "upstream_timeout"
+                                                        : "upstream_closed");
+        }
+        break;
+    case CONN_TUNNEL:
+        evbuffer_add_buffer(bufferevent_get_output(c->client),
+                            bufferevent_get_input(c->up->bev));
+        c->end = (what & BEV_EVENT_TIMEOUT) ? "tunnel_timeout" : "ok";
+        log_request(c);
+        start_closing(c);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    if (c->state == CONN_CONNECTING) {
+        on_connect_result(c, what);
+        return;
+    }
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    on_up_closed(c, what);
+}
+
+void
+proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
+               evutil_socket_t fd, const struct sockaddr *sa)
+{
+    struct proxy_conn *c = calloc(1, sizeof *c);
+
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->w = w;
+    c->listener = l;
+    if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  c->client_ip, sizeof c->client_ip);
+    else
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                  c->client_ip, sizeof c->client_ip);
+    /* An HTTPS listener will wrap fd in bufferevent_openssl here. */
+    c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->client == NULL) {
+        evutil_closesocket(fd);
+        free(c);
+        return;
+    }
+    set_nodelay(c->client);
+    bufferevent_setcb(c->client, on_client_read, on_client_write,
+                      on_client_event, c);
+    bufferevent_setwatermark(c->client, EV_WRITE, PROXY_LOW_WATER, 0);
+    /* Pipelined requests wait in the input buffer up to this much. */
+    bufferevent_setwatermark(c->client, EV_READ, 0, PROXY_HIGH_WATER);
+    LIST_INSERT_HEAD(&w->conns, c, link);
+    begin_request(c, PROXY_HEAD_TIMEOUT);
+}

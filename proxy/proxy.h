@@ -1,0 +1,15 @@
+/* HTTP/1.1 reverse proxying on libevent, one event loop per worker thread. */
+#ifndef PORTICO_PROXY_H
+#define PORTICO_PROXY_H
+
+/*
+ * Binds the listeners in cfg (one SO_REUSEPORT socket per worker) and starts
+ * cfg.workers threads. Returns 0, or -1 with a logged error when a listener
+ * cannot be bound.
+ */
+int proxy_start(void);
+
+/* Stops accepting, closes connections and joins the workers. */
+void proxy_stop(void);
+
+#endif

@@ -27,7 +27,7 @@ struct config {
     char *docker_cert_path;   /* DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem */
     bool docker_tls_verify;   /* DOCKER_TLS_VERIFY set and not empty */
     struct cfg_addr http_listen;
-    struct cfg_addr https_listen;
+    struct cfg_addr https_listen; /* len 0: --https-listen off */
     char *host_network_address;
     struct cfg_route *routes;
     size_t n_routes;
@@ -37,6 +37,21 @@ struct config {
     enum log_format log_format;
     char *access_log; /* path, "-" or "off" */
     bool print_routes;
+
+    /* HTTPS and ACME */
+    char *state_dir;
+    char *certs_dir;    /* NULL: none */
+    char *default_cert; /* NULL: unknown names get unrecognized_name */
+    char *default_key;
+    int acme_off;       /* --acme off */
+    char *acme_directory;
+    char *acme_ca_file;
+    char *acme_email;
+    int acme_challenge; /* enum acme_challenge */
+    int key_type;       /* enum acme_key_type */
+    char *acme_eab_kid;
+    char *acme_eab_hmac_key;
+    int renew_before_days; /* 0: when a third of the lifetime remains */
 };
 
 /* Read-only once cfg_parse has returned. */

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "acme.h"
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
@@ -17,10 +18,40 @@
 
 static atomic_bool synced_once;
 
+static bool acme_running;
+
 static void
 on_containers_changed(void *arg, struct watch_container *const *list, size_t n)
 {
     route_publish(routes_build(list, n));
+    if (acme_running)
+        routes_request_certificates(list, n);
+}
+
+/* Starts the ACME client when HTTPS is served and ACME is on. The names
+ * to certify arrive with the first container list. */
+static int
+start_acme(void)
+{
+    struct acme_config c = {
+        .directory_url = cfg.acme_directory,
+        .ca_file = cfg.acme_ca_file,
+        .email = cfg.acme_email,
+        .challenge = (enum acme_challenge)cfg.acme_challenge,
+        .key_type = (enum acme_key_type)cfg.key_type,
+        .eab_kid = cfg.acme_eab_kid,
+        .eab_hmac_key = cfg.acme_eab_hmac_key,
+        .renew_before_days = cfg.renew_before_days,
+        .state_dir = cfg.state_dir,
+    };
+
+    if (cfg.acme_off || cfg.https_listen.len == 0)
+        return 0;
+    routes_request_certificates(NULL, 0);
+    if (acme_start(&c) != 0)
+        return -1;
+    acme_running = true;
+    return 0;
 }
 
 static void
@@ -115,6 +146,10 @@ main(int argc, char **argv)
     route_publish(routes_build(NULL, 0));
     if (proxy_start() != 0)
         return 1;
+    if (start_acme() != 0) {
+        proxy_stop();
+        return 1;
+    }
     w = watch_new(&ops, NULL);
     if (w == NULL || watch_start(w) != 0) {
         proxy_stop(); /* the watcher logged why */
@@ -126,6 +161,8 @@ main(int argc, char **argv)
                cfg.workers, cfg.resync_interval);
     wait_for_shutdown(&signals);
     watch_free(w);
+    if (acme_running)
+        acme_stop();
     proxy_stop();
     route_shutdown();
     log_notice("main", "stopped", "");

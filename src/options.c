@@ -16,6 +16,7 @@ enum opt_kind {
     OPT_STRING,
     OPT_ADDR,
     OPT_INT,
+    OPT_CHOICE, /* stores the index of the value in `choices` */
     OPT_LEVEL,
     OPT_FORMAT,
     OPT_ROUTE,
@@ -25,42 +26,88 @@ enum opt_kind {
 struct option_def {
     const char *name; /* without the leading dashes */
     enum opt_kind kind;
+    void *target;     /* char **, struct cfg_addr *, int * or NULL */
     const char *value_name;
     const char *default_text; /* for --help; NULL: none */
     const char *help;
-    int min, max;             /* OPT_INT range */
+    int min, max;                /* OPT_INT range */
+    const char *const *choices;  /* OPT_CHOICE values, NULL-terminated */
 };
 
+static const char *const on_off[] = {"on", "off", NULL};
+/* In the order of enum acme_challenge and enum acme_key_type. */
+static const char *const challenges[] = {"http-01", "tls-alpn-01", NULL};
+static const char *const key_types[] = {"ec256", "ec384", "rsa2048", "rsa4096",
+                                        NULL};
+
 static const struct option_def options[] = {
-    {"docker-host", OPT_STRING, "URL", "unix:///var/run/docker.sock",
+    {"docker-host", OPT_STRING, &cfg.docker_host, "URL",
+     "unix:///var/run/docker.sock",
      "Docker Engine API endpoint: unix:///path or tcp://host:port (TLS "
      "client certificates from DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is "
-     "set). Also read from DOCKER_HOST.", 0, 0},
-    {"http-listen", OPT_ADDR, "ADDR:PORT", "0.0.0.0:80",
-     "Address and port of the HTTP listener.", 0, 0},
-    {"https-listen", OPT_ADDR, "ADDR:PORT", "0.0.0.0:443",
-     "Address and port of the HTTPS listener (not served yet).", 0, 0},
-    {"host-network-address", OPT_STRING, "ADDR", "127.0.0.1",
-     "Upstream address for containers in host network mode.", 0, 0},
-    {"route", OPT_ROUTE, "HOST[/PATH]=http[s]://ADDR:PORT", NULL,
+     "set). Also read from DOCKER_HOST.", 0, 0, NULL},
+    {"http-listen", OPT_ADDR, &cfg.http_listen, "ADDR:PORT", "0.0.0.0:80",
+     "Address and port of the HTTP listener.", 0, 0, NULL},
+    {"https-listen", OPT_ADDR, &cfg.https_listen, "ADDR:PORT", "0.0.0.0:443",
+     "Address and port of the HTTPS listener, or off.", 0, 0, NULL},
+    {"host-network-address", OPT_STRING, &cfg.host_network_address, "ADDR",
+     "127.0.0.1", "Upstream address for containers in host network mode.",
+     0, 0, NULL},
+    {"route", OPT_ROUTE, NULL, "HOST[/PATH]=http[s]://ADDR:PORT", NULL,
      "Static route to a service outside Docker; repeatable. A container "
      "route for the same host and path wins. In PORTICO_ROUTE, separate "
-     "routes with commas or spaces.", 0, 0},
-    {"workers", OPT_INT, "N", "number of CPUs",
-     "Worker threads serving connections.", 1, 1024},
-    {"resync-interval", OPT_INT, "SECONDS", "30",
-     "Seconds between full resyncs with the Docker engine.", 1, 86400},
-    {"log-level", OPT_LEVEL, "LEVEL", "info",
-     "Minimum level logged: debug, info, notice, warn or error.", 0, 0},
-    {"log-format", OPT_FORMAT, "FORMAT", "text",
-     "Log line format: text (key=value) or json.", 0, 0},
-    {"access-log", OPT_STRING, "PATH|-|off", "off",
-     "Access log: a file path, - for standard output, or off.", 0, 0},
-    {"print-routes", OPT_FLAG, NULL, NULL,
+     "routes with commas or spaces.", 0, 0, NULL},
+    {"workers", OPT_INT, &cfg.workers, "N", "number of CPUs",
+     "Worker threads serving connections.", 1, 1024, NULL},
+    {"resync-interval", OPT_INT, &cfg.resync_interval, "SECONDS", "30",
+     "Seconds between full resyncs with the Docker engine.", 1, 86400, NULL},
+    {"log-level", OPT_LEVEL, NULL, "LEVEL", "info",
+     "Minimum level logged: debug, info, notice, warn or error.", 0, 0, NULL},
+    {"log-format", OPT_FORMAT, NULL, "FORMAT", "text",
+     "Log line format: text (key=value) or json.", 0, 0, NULL},
+    {"access-log", OPT_STRING, &cfg.access_log, "PATH|-|off", "off",
+     "Access log: a file path, - for standard output, or off.", 0, 0, NULL},
+    {"state-dir", OPT_STRING, &cfg.state_dir, "DIR", "/var/lib/portico",
+     "Folder for the ACME account, certificates and keys.", 0, 0, NULL},
+    {"certs-dir", OPT_STRING, &cfg.certs_dir, "DIR", NULL,
+     "User-provided certificates in nginx-proxy's layout (<host>.crt and "
+     "<host>.key, optionally <host>.chain.pem); they take precedence over "
+     "ACME and are reloaded when the files change.", 0, 0, NULL},
+    {"default-cert", OPT_STRING, &cfg.default_cert, "FILE", NULL,
+     "Certificate (PEM) for TLS handshakes naming no known host; without it "
+     "they fail with an unrecognized_name alert.", 0, 0, NULL},
+    {"default-key", OPT_STRING, &cfg.default_key, "FILE", NULL,
+     "Private key (PEM) for --default-cert.", 0, 0, NULL},
+    {"acme", OPT_CHOICE, &cfg.acme_off, "on|off", "on",
+     "Obtain certificates over ACME for routed host names.", 0, 0, on_off},
+    {"acme-directory", OPT_STRING, &cfg.acme_directory, "URL",
+     "https://acme-v02.api.letsencrypt.org/directory",
+     "ACME directory URL. Also read from ACME_CA_URI.", 0, 0, NULL},
+    {"acme-ca-file", OPT_STRING, &cfg.acme_ca_file, "FILE", NULL,
+     "CA bundle (PEM) for verifying the ACME server itself.", 0, 0, NULL},
+    {"acme-email", OPT_STRING, &cfg.acme_email, "EMAIL", NULL,
+     "Account contact; else a container's LETSENCRYPT_EMAIL or ACME_EMAIL.",
+     0, 0, NULL},
+    {"acme-challenge", OPT_CHOICE, &cfg.acme_challenge, "TYPE", "http-01",
+     "Challenge type: http-01 or tls-alpn-01.", 0, 0, challenges},
+    {"key-type", OPT_CHOICE, &cfg.key_type, "TYPE", "ec256",
+     "Certificate key type: ec256, ec384, rsa2048 or rsa4096.", 0, 0,
+     key_types},
+    {"acme-eab-kid", OPT_STRING, &cfg.acme_eab_kid, "KID", NULL,
+     "External account binding key id, for CAs that require one.", 0, 0,
+     NULL},
+    {"acme-eab-hmac-key", OPT_STRING, &cfg.acme_eab_hmac_key, "KEY", NULL,
+     "External account binding HMAC key (base64url).", 0, 0, NULL},
+    {"renew-before", OPT_INT, &cfg.renew_before_days, "DAYS",
+     "when a third of the lifetime remains",
+     "Days before expiry at which certificates are renewed.", 1, 365, NULL},
+    {"print-routes", OPT_FLAG, NULL, NULL, NULL,
      "Connect to the engine, print the routing table and skipped "
-     "containers, and exit.", 0, 0},
-    {"version", OPT_FLAG, NULL, NULL, "Print the version and exit.", 0, 0},
-    {"help", OPT_FLAG, NULL, NULL, "Print this help and exit.", 0, 0},
+     "containers, and exit.", 0, 0, NULL},
+    {"version", OPT_FLAG, NULL, NULL, NULL, "Print the version and exit.", 0,
+     0, NULL},
+    {"help", OPT_FLAG, NULL, NULL, NULL, "Print this help and exit.", 0, 0,
+     NULL},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
@@ -228,47 +275,68 @@ add_route(const struct origin *o, const char *spec)
 }
 
 static void
+set_int(const struct option_def *d, const struct origin *o, const char *value)
+{
+    char expected[80], *end;
+    long n;
+
+    errno = 0;
+    n = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || errno || n < d->min || n > d->max) {
+        snprintf(expected, sizeof(expected), "a whole number from %d to %d",
+                 d->min, d->max);
+        fail(o, value, expected);
+    }
+    *(int *)d->target = (int)n;
+}
+
+static void
+set_choice(const struct option_def *d, const struct origin *o,
+           const char *value)
+{
+    char expected[128] = "one of";
+
+    for (int i = 0; d->choices[i]; i++) {
+        if (strcmp(value, d->choices[i]) == 0) {
+            *(int *)d->target = i;
+            return;
+        }
+    }
+    for (int i = 0; d->choices[i]; i++)
+        snprintf(expected + strlen(expected), sizeof(expected) - strlen(expected),
+                 "%s %s", i ? "," : "", d->choices[i]);
+    fail(o, value, expected);
+}
+
+static void
 set_option(const struct option_def *d, const struct origin *o,
            const char *value)
 {
-    char *end;
-    long n;
-
     switch (d->kind) {
     case OPT_STRING:
         if (*value == '\0')
             fail(o, value, "a non-empty value");
-        if (strcmp(d->name, "docker-host") == 0)
-            cfg.docker_host = strdup(value);
-        else if (strcmp(d->name, "host-network-address") == 0)
-            cfg.host_network_address = strdup(value);
-        else if (strcmp(d->name, "access-log") == 0)
-            cfg.access_log = strdup(value);
+        free(*(char **)d->target);
+        *(char **)d->target = strdup(value);
         break;
     case OPT_ADDR: {
-        struct cfg_addr *a = strcmp(d->name, "http-listen") == 0
-                                 ? &cfg.http_listen
-                                 : &cfg.https_listen;
+        struct cfg_addr *a = d->target;
+
         free(a->text);
+        if (d->target == &cfg.https_listen && strcmp(value, "off") == 0) {
+            memset(a, 0, sizeof(*a));
+            break;
+        }
         if (cfg_addr_parse(value, a))
             fail(o, value, "ADDR:PORT with a numeric address, [ADDR]:PORT "
                            "for IPv6, or :PORT for all addresses");
         break;
     }
     case OPT_INT:
-        errno = 0;
-        n = strtol(value, &end, 10);
-        if (*value == '\0' || *end != '\0' || errno || n < d->min ||
-            n > d->max) {
-            char expected[80];
-            snprintf(expected, sizeof(expected),
-                     "a whole number from %d to %d", d->min, d->max);
-            fail(o, value, expected);
-        }
-        if (strcmp(d->name, "workers") == 0)
-            cfg.workers = (int)n;
-        else
-            cfg.resync_interval = (int)n;
+        set_int(d, o, value);
+        break;
+    case OPT_CHOICE:
+        set_choice(d, o, value);
         break;
     case OPT_LEVEL:
         if (log_level_parse(value, &cfg.log_level))
@@ -339,6 +407,10 @@ apply_env(void)
             v = getenv("DOCKER_HOST");
             snprintf(o.text, sizeof(o.text), "DOCKER_HOST");
         }
+        if (v == NULL && strcmp(d->name, "acme-directory") == 0) {
+            v = getenv("ACME_CA_URI"); /* acme-companion's name */
+            snprintf(o.text, sizeof(o.text), "ACME_CA_URI");
+        }
         if (v == NULL)
             continue;
         if (d->kind == OPT_ROUTE)
@@ -363,6 +435,9 @@ set_defaults(void)
     cfg.log_level = LOG_INFO;
     cfg.log_format = LOG_FORMAT_TEXT;
     cfg.access_log = strdup("off");
+    cfg.state_dir = strdup("/var/lib/portico");
+    cfg.acme_directory =
+        strdup("https://acme-v02.api.letsencrypt.org/directory");
     if (getenv("DOCKER_CERT_PATH"))
         cfg.docker_cert_path = strdup(getenv("DOCKER_CERT_PATH"));
     cfg.docker_tls_verify = tls != NULL && *tls != '\0';
@@ -381,6 +456,22 @@ clear_env_routes_once(bool *cleared)
         free(cfg.routes[i].upstream.text);
     }
     cfg.n_routes = 0;
+}
+
+/* Options that only make sense together. */
+static void
+check_pairs(void)
+{
+    if ((cfg.default_cert == NULL) != (cfg.default_key == NULL)) {
+        fprintf(stderr, "portico: --default-cert and --default-key must be "
+                        "given together\n");
+        exit(2);
+    }
+    if ((cfg.acme_eab_kid == NULL) != (cfg.acme_eab_hmac_key == NULL)) {
+        fprintf(stderr, "portico: --acme-eab-kid and --acme-eab-hmac-key "
+                        "must be given together\n");
+        exit(2);
+    }
 }
 
 void
@@ -439,4 +530,5 @@ cfg_parse(int argc, char **argv)
             clear_env_routes_once(&routes_cleared);
         set_option(d, &o, value);
     }
+    check_pairs();
 }

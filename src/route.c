@@ -32,6 +32,7 @@ struct entry {
     char *host;
     char *path;
     struct route_upstream up;
+    struct route_policy policy;
     bool is_static;
     bool shadows_static;
 };
@@ -238,8 +239,11 @@ route_builder_new(void)
 
 void
 route_builder_add(struct route_builder *b, const char *host, const char *path,
-                  const struct route_upstream *up, bool is_static)
+                  const struct route_upstream *up,
+                  const struct route_policy *policy, bool is_static)
 {
+    static const struct route_policy defaults = {ROUTE_HTTPS_REDIRECT,
+                                                 ROUTE_HSTS_DEFAULT};
     struct entry *e;
 
     if (b->n == b->cap) {
@@ -254,6 +258,8 @@ route_builder_add(struct route_builder *b, const char *host, const char *path,
     e->up = *up;
     e->up.container_id = xstrdup(up->container_id);
     e->up.container_name = xstrdup(up->container_name);
+    e->policy = policy ? *policy : defaults;
+    e->policy.hsts = xstrdup(e->policy.hsts);
     e->is_static = is_static;
     e->shadows_static = false;
 }
@@ -307,6 +313,7 @@ free_entry(struct entry *e)
 {
     free(e->host);
     free(e->path);
+    free((char *)e->policy.hsts);
     free((char *)e->up.container_id);
     free((char *)e->up.container_name);
 }
@@ -381,6 +388,7 @@ route_builder_finish(struct route_builder *b)
         r->path = b->entries[i].path;
         r->path_len = strlen(r->path);
         r->is_static = b->entries[i].is_static;
+        r->policy = b->entries[i].policy;
         for (size_t k = i; k < j; k++)
             r->shadows_static |= b->entries[k].shadows_static;
         r->n_upstreams = j - i;
@@ -391,6 +399,7 @@ route_builder_finish(struct route_builder *b)
             if (k > i) {
                 free(b->entries[k].host);
                 free(b->entries[k].path);
+                free((char *)b->entries[k].policy.hsts);
             }
         }
         t->n_routes++;
@@ -416,6 +425,7 @@ route_table_free(struct route_table *t)
             free((char *)r->upstreams[k].container_name);
         }
         free(r->upstreams);
+        free((char *)r->policy.hsts);
         free((char *)r->host);
         free((char *)r->path);
     }

@@ -23,6 +23,9 @@
 /* "[ffff:...:ffff]:65535" plus the terminator. */
 #define ROUTE_ADDR_TEXT_MAX 56
 
+/* nginx-proxy's default HSTS header value. */
+#define ROUTE_HSTS_DEFAULT "max-age=31536000"
+
 struct route_upstream {
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -30,6 +33,20 @@ struct route_upstream {
     char addr_text[ROUTE_ADDR_TEXT_MAX]; /* "172.17.0.2:80", "[::1]:8080" */
     const char *container_id;          /* NULL for a static --route */
     const char *container_name;        /* NULL for a static --route */
+};
+
+/* What plain HTTP does for a route (nginx-proxy's HTTPS_METHOD). */
+enum route_https {
+    ROUTE_HTTPS_REDIRECT,   /* 301 to HTTPS once a certificate exists */
+    ROUTE_HTTPS_NOREDIRECT, /* both served */
+    ROUTE_HTTPS_NOHTTPS,    /* HTTP only */
+    ROUTE_HTTPS_NOHTTP,     /* HTTPS only; plain HTTP gets 503 */
+};
+
+/* Per-route behaviour beyond the upstreams. */
+struct route_policy {
+    enum route_https https;
+    const char *hsts; /* Strict-Transport-Security value, NULL: none */
 };
 
 struct route {
@@ -41,6 +58,7 @@ struct route {
     atomic_uint *cursor; /* round-robin position, shared by all workers */
     bool is_static;      /* from --route */
     bool shadows_static; /* a container route that replaced a --route */
+    struct route_policy policy;
 };
 
 /* A container that asked for routing and did not get it, with the reason. */
@@ -84,13 +102,14 @@ void route_table_print(const struct route_table *t, FILE *out);
 /*
  * Builders. route_builder_add copies every string it is given. Routes with
  * the same host and path from several containers become one route with
- * several upstreams. A static route for a host and path that a container
- * also routes is dropped with a warning.
+ * several upstreams, and the first one's policy. A static route for a host
+ * and path that a container also routes is dropped with a warning. A NULL
+ * policy means redirect to HTTPS and nginx-proxy's default HSTS.
  */
 struct route_builder *route_builder_new(void);
 void route_builder_add(struct route_builder *b, const char *host,
                        const char *path, const struct route_upstream *up,
-                       bool is_static);
+                       const struct route_policy *policy, bool is_static);
 void route_builder_skip(struct route_builder *b, const char *container_id,
                         const char *container_name, const char *reason);
 /* Consumes the builder. Returns NULL only when out of memory. */

@@ -578,6 +578,160 @@ parse_state(struct parse *p)
 }
 
 static void
+add_cert_host(struct parse *p, const char *name)
+{
+    struct watch_container *c = p->c;
+    char **list;
+    char *h;
+
+    for (size_t i = 0; i < c->n_cert_hosts; i++)
+        if (strcmp(c->cert_hosts[i], name) == 0)
+            return;
+    h = copy_string(p, name);
+    list = h ? realloc(c->cert_hosts, (c->n_cert_hosts + 1) * sizeof(*list))
+             : NULL;
+    if (list == NULL) {
+        free(h);
+        p->oom = true;
+        return;
+    }
+    c->cert_hosts = list;
+    c->cert_hosts[c->n_cert_hosts++] = h;
+}
+
+/*
+ * LETSENCRYPT_HOST (or ACME_HOST) restricts certificates to the names it
+ * lists, as acme-companion does, and asks for one certificate with all of
+ * them. A listed name that this container does not route is ignored, so
+ * Portico never asks a CA for a name it does not serve.
+ */
+static void
+parse_cert_hosts(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *label = "LETSENCRYPT_HOST";
+    const char *value = watch_setting(c, label);
+    const char *s;
+
+    if (value == NULL) {
+        label = "ACME_HOST";
+        value = watch_setting(c, label);
+    }
+    if (value == NULL) {
+        for (size_t i = 0; i < c->n_hosts; i++)
+            add_cert_host(p, c->hosts[i]);
+        return;
+    }
+    c->tls_san = true;
+    for (s = value; *s != '\0';) {
+        char name[HOSTNAME_MAX + 2];
+        size_t n = 0;
+
+        while (*s == ',' || isspace((unsigned char)*s))
+            s++;
+        while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
+            if (n < sizeof(name) - 1)
+                name[n++] = (char)tolower((unsigned char)*s);
+            s++;
+        }
+        name[n] = '\0';
+        if (n == 0)
+            continue;
+        if (has_host(c, name))
+            add_cert_host(p, name);
+        else
+            add_warning(p, format_string(p,
+                                         "label %s on container %s: \"%s\" "
+                                         "is not routed by this container, "
+                                         "no certificate is requested for it",
+                                         label, c->name, name));
+    }
+}
+
+static void
+parse_https_method(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *v = watch_setting(c, "HTTPS_METHOD");
+    static const struct {
+        const char *name;
+        enum watch_https_method method;
+    } methods[] = {
+        {"redirect", WATCH_HTTPS_REDIRECT},
+        {"noredirect", WATCH_HTTPS_NOREDIRECT},
+        {"nohttps", WATCH_HTTPS_NOHTTPS},
+        {"nohttp", WATCH_HTTPS_NOHTTP},
+    };
+
+    c->https_method = WATCH_HTTPS_REDIRECT;
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcasecmp(v, methods[i].name) == 0) {
+            c->https_method = methods[i].method;
+            return;
+        }
+    }
+    add_warning(p, format_string(p,
+                                 "label HTTPS_METHOD on container %s: invalid "
+                                 "value \"%s\", expected redirect, "
+                                 "noredirect, nohttps or nohttp; using "
+                                 "redirect",
+                                 c->name, v));
+}
+
+/* HSTS: nginx-proxy's default unless "off"; any other value is sent as
+ * the header value, so it must be printable and short. */
+static void
+parse_hsts(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *v = watch_setting(c, "HSTS");
+
+    if (v != NULL && strcasecmp(v, "off") == 0)
+        return;
+    if (v != NULL) {
+        bool ok = *v != '\0' && strlen(v) <= 256;
+        for (const char *s = v; ok && *s; s++)
+            ok = (unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f;
+        if (ok) {
+            c->hsts = copy_string(p, v);
+            return;
+        }
+        add_warning(p, format_string(p,
+                                     "label HSTS on container %s: invalid "
+                                     "value, expected \"off\" or a header "
+                                     "value of printable ASCII up to 256 "
+                                     "bytes; using %s",
+                                     c->name, WATCH_HSTS_DEFAULT));
+    }
+    c->hsts = copy_string(p, WATCH_HSTS_DEFAULT);
+}
+
+static void
+parse_tls(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *tls = watch_setting(c, "portico.tls");
+    const char *san = watch_setting(c, "portico.tls.san");
+    const char *email = watch_setting(c, "LETSENCRYPT_EMAIL");
+
+    if (c->n_hosts == 0)
+        return;
+    parse_https_method(p);
+    parse_hsts(p);
+    c->tls_off = (tls != NULL && is_false(tls)) ||
+                 c->https_method == WATCH_HTTPS_NOHTTPS;
+    if (email == NULL)
+        email = watch_setting(c, "ACME_EMAIL");
+    if (email != NULL && *email != '\0')
+        c->acme_email = copy_string(p, email);
+    parse_cert_hosts(p);
+    if (san != NULL && !is_false(san))
+        c->tls_san = true;
+}
+
+static void
 parse_routing(struct parse *p)
 {
     struct watch_container *c = p->c;
@@ -594,6 +748,7 @@ parse_routing(struct parse *p)
     parse_port_setting(p);
     parse_path_and_proto(p);
     choose_network(p);
+    parse_tls(p);
 }
 
 struct watch_container *
@@ -783,5 +938,10 @@ watch_container_free(struct watch_container *c)
     for (size_t i = 0; i < c->n_warnings; i++)
         free(c->warnings[i]);
     free(c->warnings);
+    for (size_t i = 0; i < c->n_cert_hosts; i++)
+        free(c->cert_hosts[i]);
+    free(c->cert_hosts);
+    free(c->acme_email);
+    free(c->hsts);
     free(c);
 }

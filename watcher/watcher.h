@@ -16,6 +16,17 @@ enum watch_health {
     WATCH_HEALTH_UNHEALTHY,
 };
 
+/* nginx-proxy's HTTPS_METHOD. */
+enum watch_https_method {
+    WATCH_HTTPS_REDIRECT,   /* 301 to HTTPS once a certificate exists */
+    WATCH_HTTPS_NOREDIRECT, /* serve both */
+    WATCH_HTTPS_NOHTTPS,    /* HTTP only, no certificate */
+    WATCH_HTTPS_NOHTTP,     /* HTTPS only: plain HTTP is not routed (503) */
+};
+
+/* nginx-proxy's default HSTS value. */
+#define WATCH_HSTS_DEFAULT "max-age=31536000"
+
 /* A label or env value that Portico reads, after label-over-env merging. */
 struct watch_setting {
     char *name;
@@ -51,6 +62,16 @@ struct watch_container {
      * among valid ones in VIRTUAL_HOST: full sentences for the log. */
     char **warnings;
     size_t n_warnings;
+
+    /* HTTPS intent, valid when wants_routing and skip_reason is NULL. */
+    bool tls_off;        /* portico.tls=off or HTTPS_METHOD=nohttps */
+    bool tls_san;        /* one certificate for all of cert_hosts */
+    char **cert_hosts;   /* LETSENCRYPT_HOST / ACME_HOST names that are
+                            routed, else every host */
+    size_t n_cert_hosts;
+    char *acme_email;    /* LETSENCRYPT_EMAIL / ACME_EMAIL, or NULL */
+    enum watch_https_method https_method;
+    char *hsts;          /* Strict-Transport-Security value, NULL: off */
 };
 
 /* Returns the merged setting value, or NULL when neither a label nor an env

@@ -573,6 +573,96 @@ test_labels_equal(void)
     watch_container_free(d);
 }
 
+/* Joins c->cert_hosts with commas into buf. */
+static const char *
+join_cert_hosts(const struct watch_container *c, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->n_cert_hosts; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "",
+                 c->cert_hosts[i]);
+    return buf;
+}
+
+static void
+test_labels_tls(void)
+{
+    static const struct {
+        int line;
+        const char *labels;
+        const char *cert_hosts;
+        bool san, off;
+        enum watch_https_method method;
+        const char *hsts;
+        const char *email;
+        size_t n_warnings;
+    } cases[] = {
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test,b.test\"}", "a.test,b.test",
+         false, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT, NULL, 0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test,b.test\",\"LETSENCRYPT_HOST\":\"b.test\"}",
+         "b.test", true, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT, NULL,
+         0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"ACME_HOST\":\"A.test,other.test\"}",
+         "a.test", true, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT, NULL,
+         1},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test,b.test\",\"portico.tls.san\":\"true\"}",
+         "a.test,b.test", true, false, WATCH_HTTPS_REDIRECT,
+         WATCH_HSTS_DEFAULT, NULL, 0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"portico.tls\":\"off\"}",
+         "a.test", false, true, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT, NULL,
+         0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HTTPS_METHOD\":\"nohttps\"}",
+         "a.test", false, true, WATCH_HTTPS_NOHTTPS, WATCH_HSTS_DEFAULT, NULL,
+         0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"HTTPS_METHOD\":\"NoRedirect\"}",
+         "a.test", false, false, WATCH_HTTPS_NOREDIRECT, WATCH_HSTS_DEFAULT,
+         NULL, 0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HTTPS_METHOD\":\"nohttp\"}",
+         "a.test", false, false, WATCH_HTTPS_NOHTTP, WATCH_HSTS_DEFAULT, NULL,
+         0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HTTPS_METHOD\":\"sometimes\"}",
+         "a.test", false, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT,
+         NULL, 1},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HSTS\":\"off\"}", "a.test",
+         false, false, WATCH_HTTPS_REDIRECT, NULL, NULL, 0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HSTS\":\"max-age=60\"}",
+         "a.test", false, false, WATCH_HTTPS_REDIRECT, "max-age=60", NULL, 0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"HSTS\":\"a\\nb\"}",
+         "a.test", false, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT,
+         NULL, 1},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"LETSENCRYPT_EMAIL\":\"me@a.test\"}",
+         "a.test", false, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT,
+         "me@a.test", 0},
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\",\"ACME_EMAIL\":\"x@a.test\"}",
+         "a.test", false, false, WATCH_HTTPS_REDIRECT, WATCH_HSTS_DEFAULT,
+         "x@a.test", 0},
+    };
+    char buf[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct doc d = {.labels = cases[i].labels};
+        struct watch_container *c = parse_doc(&d, NULL);
+
+        CHECK_INT(cases[i].line, 1, c != NULL);
+        if (c == NULL)
+            continue;
+        CHECK_STR(cases[i].line, cases[i].cert_hosts,
+                  join_cert_hosts(c, buf, sizeof(buf)));
+        CHECK_INT(cases[i].line, cases[i].san, c->tls_san);
+        CHECK_INT(cases[i].line, cases[i].off, c->tls_off);
+        CHECK_INT(cases[i].line, cases[i].method, c->https_method);
+        CHECK_STR(cases[i].line, cases[i].hsts, c->hsts);
+        CHECK_STR(cases[i].line, cases[i].email, c->acme_email);
+        CHECK_INT(cases[i].line, cases[i].n_warnings, c->n_warnings);
+        watch_container_free(c);
+    }
+}
+
 int
 main(void)
 {
@@ -588,5 +678,6 @@ main(void)
     test_labels_state();
     test_labels_malformed();
     test_labels_equal();
+    test_labels_tls();
     return check_done();
 }

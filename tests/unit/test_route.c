@@ -29,12 +29,12 @@ sample_table(void)
     struct route_upstream stat = upstream("127.0.0.1", 9000, NULL);
     struct route_upstream stat2 = upstream("127.0.0.1", 9001, NULL);
 
-    route_builder_add(b, "app.test", "/", &a, false);
-    route_builder_add(b, "app.test", "/api", &api, false);
-    route_builder_add(b, "app.test", "/api", &api2, false);
-    route_builder_add(b, "app.test", "/api/v2", &other, false);
-    route_builder_add(b, "nas.test", "/", &stat, true);
-    route_builder_add(b, "app.test", "/", &stat2, true); /* shadowed */
+    route_builder_add(b, "app.test", "/", &a, NULL, false);
+    route_builder_add(b, "app.test", "/api", &api, NULL, false);
+    route_builder_add(b, "app.test", "/api", &api2, NULL, false);
+    route_builder_add(b, "app.test", "/api/v2", &other, NULL, false);
+    route_builder_add(b, "nas.test", "/", &stat, NULL, true);
+    route_builder_add(b, "app.test", "/", &stat2, NULL, true); /* shadowed */
     route_builder_skip(b, "fedcba9876543210", "broken", "no exposed port");
     return route_builder_finish(b);
 }

@@ -943,6 +943,8 @@ proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
         return;
     }
     set_nodelay(c->client);
+    bufferevent_set_max_single_read(c->client, PROXY_IO_CHUNK);
+    bufferevent_set_max_single_write(c->client, PROXY_IO_CHUNK);
     bufferevent_setcb(c->client, on_client_read, on_client_write,
                       on_client_event, c);
     bufferevent_setwatermark(c->client, EV_WRITE, PROXY_LOW_WATER, 0);

@@ -24,6 +24,9 @@
 /* Reading one side stops while the other side's output buffer contains
  * more than PROXY_HIGH_WATER bytes, and resumes below PROXY_LOW_WATER. */
 #define PROXY_HIGH_WATER (256 * 1024)
+/* Bytes moved per read(2) or write(2). libevent 2.1 reads 4 KiB at a time
+ * by default, which costs four system calls for a 16 KiB response. */
+#define PROXY_IO_CHUNK (64 * 1024)
 #define PROXY_LOW_WATER (64 * 1024)
 /* Upstreams of one route tried per request before 502. */
 #define PROXY_MAX_TRIES 8

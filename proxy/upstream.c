@@ -106,6 +106,8 @@ proxy_upconn_connect(struct proxy_worker *w, const struct proxy_target *t,
         u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (u->bev == NULL)
         goto fail;
+    bufferevent_set_max_single_read(u->bev, PROXY_IO_CHUNK);
+    bufferevent_set_max_single_write(u->bev, PROXY_IO_CHUNK);
     bufferevent_set_timeouts(u->bev, NULL, &tv);
     if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&t->addr,
                                    (int)t->addrlen) < 0)

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Build Portico, run the unit tests, then the integration tests against a
+# private Docker engine. The last line printed is pytest's summary.
+# Environment: PORTICO_BUILD_DIR (default build), plus the PORTICO_IT_*
+# variables read by tests/integration/harness.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build=${PORTICO_BUILD_DIR:-build}
+
+scripts/install-deps.sh
+# An existing build folder regenerates itself when meson.build changes.
+if [[ ! -f $build/build.ninja ]] && ! out=$(meson setup "$build" 2>&1); then
+    echo "$out" >&2
+    exit 1
+fi
+ninja -C "$build"
+meson test -C "$build" --suite unit --print-errorlogs
+
+export PORTICO_BIN=$PWD/$build/portico
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -v tests/integration

@@ -1,0 +1,67 @@
+"""Command-line behaviour: --print-routes, bad options, --version."""
+
+import re
+import subprocess
+
+import pytest
+
+from harness import REPO, free_port, portico_binary
+
+
+def run_portico(*args, env=None, timeout=20):
+    return subprocess.run([portico_binary(), *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_print_routes_lists_routes_and_skipped(engine, backends):
+    routed = backends.run(host="printed.test")
+    skipped = backends.run(host="skipped.test", virtual_port=False,
+                           args=["--expose", "8080", "--expose", "9090"])
+    static_port = free_port()
+    cp = run_portico("--docker-host", engine.host,
+                     "--host-network-address", "127.0.0.1",
+                     "--route", f"static-print.test=http://127.0.0.1:{static_port}",
+                     "--print-routes")
+    assert cp.returncode == 0, cp.stderr
+    out = cp.stdout
+    assert "printed.test" in out
+    assert f"127.0.0.1:{routed.port}" in out
+    assert "static-print.test" in out
+    assert f"127.0.0.1:{static_port}" in out
+    skipped_lines = [line for line in out.splitlines()
+                     if skipped.name in line]
+    assert skipped_lines, out
+    assert "8080" in skipped_lines[0]
+    assert "9090" in skipped_lines[0]
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--workers", "abc"),
+    ("--log-level", "loud"),
+    ("--log-format", "xml"),
+    ("--http-listen", "nowhere"),
+])
+def test_bad_option_value_exits_2(option, value):
+    cp = run_portico(option, value, "--print-routes")
+    assert cp.returncode == 2
+    assert option in cp.stderr
+
+
+def test_unknown_option_exits_2():
+    cp = run_portico("--no-such-option")
+    assert cp.returncode == 2
+    assert "--no-such-option" in cp.stderr
+
+
+def test_bad_env_value_exits_2():
+    cp = run_portico("--print-routes", env={"PORTICO_WORKERS": "abc"})
+    assert cp.returncode == 2
+    assert "PORTICO_WORKERS" in cp.stderr or "--workers" in cp.stderr
+
+
+def test_version_prints_project_version():
+    meson = (REPO / "meson.build").read_text()
+    version = re.search(r"version\s*:\s*'([^']+)'", meson).group(1)
+    cp = run_portico("--version")
+    assert cp.returncode == 0
+    assert version in cp.stdout

@@ -27,6 +27,8 @@
 /* Bytes moved per read(2) or write(2). libevent 2.1 reads 4 KiB at a time
  * by default, which costs four system calls for a 16 KiB response. */
 #define PROXY_IO_CHUNK (64 * 1024)
+/* libevent 2.1's fixed maximum per read(2) on a socket bufferevent. */
+#define LIBEVENT_MAX_READ 4096
 #define PROXY_LOW_WATER (64 * 1024)
 /* Upstreams of one route tried per request before 502. */
 #define PROXY_MAX_TRIES 8

@@ -293,13 +293,17 @@ start_portico() {
         --http-listen "127.0.0.1:$port" \
         --https-listen "127.0.0.1:$tls_port" \
         --workers 1 --access-log off --log-level warn \
-        --acme off --state-dir "$dir/state" \
+        --acme off --state-dir "$dir/state" --admin-listen off \
+        --default-cert "$RUN_DIR/cert.pem" --default-key "$RUN_DIR/key.pem" \
         --docker-host "unix://$dir/no-docker.sock" \
         --route "$HOST_HEADER=http://127.0.0.1:$BACKEND_PORT"
     wait_port http "$port" "$LAST_PID" "$id"
     add_target "$id" http "$port" "$LAST_PID"
-    # TODO: once Portico serves TLS, give it $RUN_DIR/cert.pem and key.pem
-    # and add_target "$id" https "$tls_port" "$LAST_PID" when TLS=1.
+    # The certificate is the default one, not a --certs-dir pair for the
+    # host, so plain HTTP is proxied instead of redirected to HTTPS.
+    if [ "$TLS" = 1 ]; then
+        add_target "$id" https "$tls_port" "$LAST_PID"
+    fi
 }
 
 # Fails unless every target returns the backend's content for both paths.
@@ -478,7 +482,7 @@ run_live() {
         --http-listen "127.0.0.1:$LIVE_PROXY_PORT" \
         --https-listen "127.0.0.1:$((LIVE_PROXY_PORT + 1))" --workers 1 \
         --access-log off --log-level warn \
-        --acme off --state-dir "$dir/state" \
+        --acme off --state-dir "$dir/state" --admin-listen off \
         --docker-host "unix://$DOCKER_DIR/docker.sock"
     wait_port http "$LIVE_PROXY_PORT" "$LAST_PID" portico-live
     # A failure here leaves the load results, so the report still prints.

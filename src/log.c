@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -307,6 +308,38 @@ put_pairs(struct line *l, const char *kv, va_list *ap)
     }
 }
 
+/* The last warn and error lines, for the admin API's /api/v1/errors. */
+#define RECENT_MAX 50
+#define RECENT_LINE_BYTES 1024
+
+static char recent[RECENT_MAX][RECENT_LINE_BYTES];
+static size_t recent_next, recent_count;
+static pthread_mutex_t recent_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+keep_recent(const struct line *l)
+{
+    size_t n = l->len < RECENT_LINE_BYTES ? l->len : RECENT_LINE_BYTES - 1;
+
+    pthread_mutex_lock(&recent_lock);
+    memcpy(recent[recent_next], l->buf, n);
+    recent[recent_next][n] = '\0';
+    recent_next = (recent_next + 1) % RECENT_MAX;
+    if (recent_count < RECENT_MAX)
+        recent_count++;
+    pthread_mutex_unlock(&recent_lock);
+}
+
+void
+log_recent_each(void (*fn)(const char *line, void *arg), void *arg)
+{
+    pthread_mutex_lock(&recent_lock);
+    for (size_t i = 0; i < recent_count; i++)
+        fn(recent[(recent_next + RECENT_MAX - recent_count + i) % RECENT_MAX],
+           arg);
+    pthread_mutex_unlock(&recent_lock);
+}
+
 static void
 write_line(int fd, struct line *l)
 {
@@ -362,6 +395,8 @@ log_vmsg(enum log_level level, const char *subsys, const char *msg,
         put_pairs(&l, kv, &copy);
     }
     va_end(copy);
+    if (level >= LOG_WARN)
+        keep_recent(&l);
     write_line(STDERR_FILENO, &l);
 }
 

@@ -49,6 +49,11 @@ void log_vmsg(enum log_level level, const char *subsys, const char *msg,
 /* Writes one access log line (same escaping and format rules, no level). */
 void log_access(const char *kv, ...) __attribute__((format(printf, 1, 2)));
 
+/* Calls fn for each of the last 50 warn and error log lines, oldest first,
+ * under the logger's lock, so fn must not log. Lines have no trailing
+ * newline. */
+void log_recent_each(void (*fn)(const char *line, void *arg), void *arg);
+
 /* Parses "debug", "info", ... Returns 0 or -1. */
 int log_level_parse(const char *text, enum log_level *out);
 const char *log_level_name(enum log_level level);

@@ -21,8 +21,10 @@
 #include <curl/curl.h>
 #include <openssl/pem.h>
 
+#include "acme_dns.h"
 #include "acme_int.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DEFAULT_MAX_ORDERS 4
 #define MAX_IDLE_WAIT 3600
@@ -32,6 +34,7 @@ struct cert_rec {
     char **names; /* requested names, names[0] gives the id */
     size_t n_names;
     char *email;
+    int challenge; /* enum acme_challenge or ACME_CHALLENGE_CONFIG */
     bool requested;
     bool in_flight;
     struct acme_bundle bundle; /* the certificate in the store, if any */
@@ -403,6 +406,9 @@ copy_job(const struct cert_rec *c)
     j->names = (const char *const *)names;
     j->n_names = c->n_names;
     j->email = c->email ? strdup(c->email) : NULL;
+    j->challenge = c->challenge == ACME_CHALLENGE_CONFIG
+                       ? acme_g.cfg.challenge
+                       : (enum acme_challenge)c->challenge;
     return j;
 }
 
@@ -431,6 +437,7 @@ record_outcome(struct cert_rec *c, int rc, struct acme_outcome *out)
         c->attempts = 0;
         c->next_attempt = 0;
         c->last_error[0] = '\0';
+        metrics_acme_order(true);
         log_info("acme", "certificate issued", "name=%s order=%s "
                  "not_after=%ld", c->names[0], out->order_url,
                  (long)c->bundle.not_after);
@@ -440,6 +447,7 @@ record_outcome(struct cert_rec *c, int rc, struct acme_outcome *out)
     if (strcmp(out->problem.type, "portico:stopped") == 0)
         return;
     c->attempts++;
+    metrics_acme_order(false);
     delay = acme_backoff_delay(c->attempts);
     if (out->retry_after > delay)
         delay = out->retry_after;
@@ -451,6 +459,40 @@ record_outcome(struct cert_rec *c, int rc, struct acme_outcome *out)
              out->order_url, out->step, out->problem.type,
              out->problem.detail, delay, c->attempts);
     save_meta(c);
+}
+
+void
+acme_cert_list(void (*fn)(const struct acme_cert_info *info, void *arg),
+               void *arg)
+{
+    pthread_mutex_lock(&acme_g.lock);
+    for (size_t i = 0; i < n_certs; i++) {
+        const struct cert_rec *c = certs[i];
+        struct acme_cert_info info = {
+            .id = c->id,
+            .names = (const char *const *)c->names,
+            .n_names = c->n_names,
+            .has_cert = c->have_bundle,
+            .issuer = "",
+            .next_order = get_due_time(c),
+            .attempts = c->attempts,
+            .last_error = c->last_error,
+        };
+        char issuer[256];
+
+        if (c->have_bundle && c->bundle.leaf != NULL) {
+            X509_NAME_oneline(X509_get_issuer_name(c->bundle.leaf), issuer,
+                              sizeof(issuer));
+            info.issuer = issuer;
+            info.not_after = c->bundle.not_after;
+            if (c->n_names == 0) { /* loaded from disk, not requested */
+                info.names = (const char *const *)c->bundle.names;
+                info.n_names = c->bundle.n_names;
+            }
+        }
+        fn(&info, arg);
+    }
+    pthread_mutex_unlock(&acme_g.lock);
 }
 
 /* Returns the due certificate with the earliest due time, or NULL and the
@@ -549,15 +591,19 @@ static bool
 check_request(const struct acme_request *r, bool known)
 {
     const char *reason = NULL, *bad = NULL;
+    bool dns01 = r->challenge == ACME_CHALLENGE_DNS01 ||
+                 (r->challenge == ACME_CHALLENGE_CONFIG &&
+                  acme_g.cfg.challenge == ACME_CHALLENGE_DNS01);
 
     if (r->n_names == 0 || r->n_names > ACME_MAX_NAMES)
         reason = "invalid number of names";
     for (size_t i = 0; reason == NULL && i < r->n_names; i++) {
-        bad = r->names[i];
-        if (strchr(bad, '*') != NULL)
-            reason = "wildcard names need the DNS-01 challenge, which is not "
-                  "supported";
-        else if (!is_valid_name(bad))
+        const char *name = bad = r->names[i];
+        if (strncmp(name, "*.", 2) == 0 && !dns01)
+            reason = "wildcard names need the dns-01 challenge";
+        else if (strncmp(name, "*.", 2) == 0)
+            name += 2;
+        if (reason == NULL && !is_valid_name(name))
             reason = "invalid DNS name";
     }
     if (reason != NULL && !known)
@@ -598,6 +644,7 @@ update_cert(const struct acme_request *r)
     }
     free(c->email);
     c->email = r->email ? strdup(r->email) : NULL;
+    c->challenge = r->challenge;
     c->requested = c->n_names > 0;
 }
 
@@ -641,6 +688,13 @@ copy_config(const struct acme_config *config)
     acme_g.cfg.state_dir = strdup(config->state_dir);
     if (acme_g.cfg.max_orders <= 0)
         acme_g.cfg.max_orders = DEFAULT_MAX_ORDERS;
+    if (acme_dns_configure(&config->dns) != 0)
+        return -1;
+    if (config->challenge == ACME_CHALLENGE_DNS01 && !acme_dns_available()) {
+        log_error("acme", "dns-01 challenge without a DNS provider",
+                  "expected=%s", "--dns-rfc2136-server or --dns-hook");
+        return -1;
+    }
     snprintf(path, sizeof(path), "%s/certs", config->state_dir);
     acme_g.certs_dir = strdup(path);
     snprintf(path, sizeof(path), "%s/accounts", config->state_dir);
@@ -739,5 +793,6 @@ acme_stop(void)
     free(acme_g.accounts_dir);
     memset(&acme_g.cfg, 0, sizeof(acme_g.cfg));
     acme_challenges_clear();
+    acme_dns_clear();
     acme_serve_clear();
 }

@@ -5,13 +5,16 @@
  * them at once through acme_cert_ctx_get, and starts a small pool of worker
  * threads that issue and renew certificates for the names passed to
  * acme_set_wanted. The proxy answers challenges with acme_http01_lookup
- * (HTTP-01) and acme_tls_alpn_ctx (TLS-ALPN-01). All functions below are
- * thread-safe unless noted.
+ * (HTTP-01) and acme_tls_alpn_ctx (TLS-ALPN-01); DNS-01 records are
+ * published through RFC 2136 updates or a hook program. All functions below
+ * are thread-safe unless noted.
  */
 #ifndef PORTICO_ACME_H
 #define PORTICO_ACME_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -21,6 +24,26 @@
 enum acme_challenge {
     ACME_CHALLENGE_HTTP01,
     ACME_CHALLENGE_TLS_ALPN01,
+    ACME_CHALLENGE_DNS01,
+};
+
+/* In struct acme_request: use the config's challenge. */
+#define ACME_CHALLENGE_CONFIG (-1)
+
+/* DNS-01 provider settings. The hook wins when set; else rfc2136_server
+ * selects RFC 2136 updates signed with TSIG. */
+struct acme_dns_config {
+    const char *rfc2136_server; /* "ADDR:PORT", numeric */
+    const char *rfc2136_zone;   /* NULL: found with SOA queries */
+    const char *tsig_key_name;
+    const char *tsig_secret;      /* base64; never logged */
+    const char *tsig_secret_file; /* file holding the base64 secret */
+    const char *tsig_key_file;    /* BIND key file (tsig-keygen output) */
+    const char *tsig_algorithm;   /* NULL: hmac-sha256 */
+    const char *hook;             /* run as HOOK add|remove FQDN VALUE */
+    const char *resolver; /* "ADDR:PORT" asked for propagation checks and
+                             lookups; NULL: the zone's name servers */
+    int propagation_timeout; /* seconds, 0: 120 */
 };
 
 enum acme_key_type {
@@ -42,21 +65,25 @@ struct acme_config {
                                     left */
     const char *state_dir;       /* required */
     int max_orders;              /* orders in flight, 0: 4 */
+    struct acme_dns_config dns;
 };
 
 /* One certificate: names[0] names it in the store; the others are extra
- * SANs. email overrides the config's email (and selects another account). */
+ * SANs. email overrides the config's email (and selects another account).
+ * challenge is an enum acme_challenge or ACME_CHALLENGE_CONFIG. A zeroed
+ * request selects HTTP-01, so set it. */
 struct acme_request {
     const char *const *names;
     size_t n_names;
     const char *email;
+    int challenge;
 };
 
 /* Called on every SSL_CTX the store creates, before it is published, so the
  * TLS listener can add its ALPN callback, options and session settings. */
 typedef void (*acme_ctx_setup_cb)(SSL_CTX *ctx, void *arg);
 
-/* Parses "http-01" / "tls-alpn-01" and "ec256" / "ec384" / "rsa2048" /
+/* Parses "http-01" / "tls-alpn-01" / "dns-01" and "ec256" / "ec384" / "rsa2048" /
  * "rsa4096". Return 0 or -1. */
 int acme_challenge_parse(const char *text, enum acme_challenge *out);
 int acme_key_type_parse(const char *text, enum acme_key_type *out);
@@ -79,8 +106,9 @@ void acme_stop(void);
 /*
  * Replaces the set of certificates to obtain and renew. Names are compared
  * case-insensitively. Certificates not in the new set stop being renewed but
- * stay on disk and keep being served until they expire. Wildcard names are
- * rejected (logged) because HTTP-01 and TLS-ALPN-01 cannot validate them.
+ * stay on disk and keep being served until they expire. Wildcard names
+ * ("*.example.com") are rejected (logged) unless the request's challenge is
+ * DNS-01, because HTTP-01 and TLS-ALPN-01 cannot validate them.
  * May be called before acme_start.
  */
 void acme_set_wanted(const struct acme_request *reqs, size_t n);
@@ -108,5 +136,23 @@ int acme_http01_lookup(const char *token, size_t len, char *key_authorization,
  * validation is pending for that name. The caller frees it with SSL_CTX_free.
  */
 SSL_CTX *acme_tls_alpn_ctx(const char *servername);
+
+/* One managed certificate, as status pages show it. */
+struct acme_cert_info {
+    const char *id;             /* file name in the store, names[0] */
+    const char *const *names;   /* requested names */
+    size_t n_names;
+    bool has_cert;              /* a certificate is stored and served */
+    const char *issuer;         /* issuer DN, "" without a certificate */
+    time_t not_after;           /* 0 without a certificate */
+    time_t next_order;          /* when the next order is due, 0: never */
+    int attempts;               /* consecutive failed orders */
+    const char *last_error;     /* "" after a success */
+};
+
+/* Calls fn once for each certificate record, under the client's lock: fn
+ * must not call acme_* functions. The info is valid only during the call. */
+void acme_cert_list(void (*fn)(const struct acme_cert_info *info, void *arg),
+                    void *arg);
 
 #endif

@@ -165,6 +165,7 @@ struct acme_job {
     const char *const *names;
     size_t n_names;
     const char *email;
+    enum acme_challenge challenge; /* resolved, never the config default */
 };
 
 /* Why an order failed. */

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <openssl/pem.h>
 
+#include "acme_dns.h"
 #include "acme_int.h"
 #include "log.h"
 
@@ -80,7 +81,8 @@ struct acme_order {
     cJSON *authzs;    /* authorization URLs of the order */
     int authz_index;
     char authz_name[256];
-    char token[256];
+    char token[256];  /* set while a challenge response is installed */
+    char *dns_value;  /* DNS-01 TXT value while the record exists */
     char challenge_url[1024];
     char finalize_url[1024];
     char cert_url[1024];
@@ -575,47 +577,74 @@ req_authz(struct acme_order *o, struct http_req *rq)
     return req_post_as_get(rq, get_authz_url(o));
 }
 
-/* Installs the response to the challenge of the configured type. */
+/* Installs the response to the challenge of the job's type. For DNS-01
+ * this publishes the TXT record and waits for it to propagate. */
 static int
-install_challenge(struct acme_order *o, const cJSON *challenge)
+install_challenge(struct acme_order *o, const cJSON *challenge, char *err,
+                  size_t errcap)
 {
     const char *token = get_string(challenge, "token");
     char *thumb = acme_jwk_thumbprint(o->account->key);
     char keyauth[512];
     int rc = -1;
 
+    snprintf(err, errcap, "challenge response not set up");
     if (token == NULL || thumb == NULL || strlen(token) >= sizeof(o->token))
         goto out;
     snprintf(o->token, sizeof(o->token), "%s", token);
     /* RFC 8555 section 8.1 */
     snprintf(keyauth, sizeof(keyauth), "%s.%s", token, thumb);
-    if (acme_g.cfg.challenge == ACME_CHALLENGE_HTTP01)
+    switch (o->job->challenge) {
+    case ACME_CHALLENGE_HTTP01:
         rc = acme_http01_add(token, keyauth);
-    else
+        break;
+    case ACME_CHALLENGE_TLS_ALPN01:
         rc = acme_tls_alpn_add(o->authz_name, keyauth);
+        break;
+    case ACME_CHALLENGE_DNS01:
+        o->dns_value = acme_dns01_txt_value(keyauth);
+        if (o->dns_value != NULL)
+            rc = acme_dns01_add(o->authz_name, o->dns_value, err, errcap);
+        break;
+    }
 out:
     free(thumb);
     return rc;
 }
 
+/* Removes the challenge response; for DNS-01 the TXT record, whatever the
+ * outcome of the validation. */
 static void
 remove_challenge(struct acme_order *o)
 {
     if (o->token[0] == '\0')
         return;
-    if (acme_g.cfg.challenge == ACME_CHALLENGE_HTTP01)
+    switch (o->job->challenge) {
+    case ACME_CHALLENGE_HTTP01:
         acme_http01_remove(o->token);
-    else
+        break;
+    case ACME_CHALLENGE_TLS_ALPN01:
         acme_tls_alpn_remove(o->authz_name);
+        break;
+    case ACME_CHALLENGE_DNS01:
+        if (o->dns_value != NULL)
+            acme_dns01_remove(o->authz_name, o->dns_value);
+        free(o->dns_value);
+        o->dns_value = NULL;
+        break;
+    }
     o->token[0] = '\0';
 }
 
 static const cJSON *
-find_challenge(const cJSON *authz)
+find_challenge(const struct acme_order *o, const cJSON *authz)
 {
-    const char *want = acme_g.cfg.challenge == ACME_CHALLENGE_HTTP01
-                           ? "http-01"
-                           : "tls-alpn-01";
+    static const char *const types[] = {
+        [ACME_CHALLENGE_HTTP01] = "http-01",
+        [ACME_CHALLENGE_TLS_ALPN01] = "tls-alpn-01",
+        [ACME_CHALLENGE_DNS01] = "dns-01",
+    };
+    const char *want = types[o->job->challenge];
     const cJSON *c;
 
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(authz, "challenges"))
@@ -632,6 +661,7 @@ res_authz(struct acme_order *o, struct http_res *r)
 {
     const cJSON *challenge;
     const char *status, *name, *url;
+    char err[256];
     cJSON *j;
 
     if (r->status != 200)
@@ -647,7 +677,7 @@ res_authz(struct acme_order *o, struct http_res *r)
         cJSON_Delete(j);
         return STEP_NEXT;
     }
-    challenge = find_challenge(j);
+    challenge = find_challenge(o, j);
     url = get_string(challenge, "url");
     if (status == NULL || strcmp(status, "pending") != 0 || url == NULL) {
         set_problem(o, "portico:authorizationUnusable",
@@ -657,8 +687,8 @@ res_authz(struct acme_order *o, struct http_res *r)
         return STEP_FAIL;
     }
     snprintf(o->challenge_url, sizeof(o->challenge_url), "%s", url);
-    if (install_challenge(o, challenge) != 0) {
-        set_problem(o, "portico:challenge", "challenge response not set up");
+    if (install_challenge(o, challenge, err, sizeof(err)) != 0) {
+        set_problem(o, "portico:challenge", err);
         cJSON_Delete(j);
         return STEP_FAIL;
     }

@@ -82,6 +82,8 @@ acme_challenge_parse(const char *text, enum acme_challenge *out)
         *out = ACME_CHALLENGE_HTTP01;
     else if (strcasecmp(text, "tls-alpn-01") == 0)
         *out = ACME_CHALLENGE_TLS_ALPN01;
+    else if (strcasecmp(text, "dns-01") == 0)
+        *out = ACME_CHALLENGE_DNS01;
     else
         return -1;
     return 0;

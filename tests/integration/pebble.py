@@ -96,10 +96,12 @@ class Pebble:
 
 def start_pebble(workdir, http_port, tls_port, validity_seconds=None,
                  eab_keys=None, env=None, port=None, management_port=None,
-                 dns_port=None, dns_management_port=None):
+                 dns_port=None, dns_management_port=None, dns_server=None):
     """Start challtestsrv (DNS only) and Pebble. Ports default to free
     ones; http_port and tls_port are where the client under test answers
-    challenges. eab_keys ({kid: base64url key}) makes EAB required."""
+    challenges. eab_keys ({kid: base64url key}) makes EAB required.
+    dns_server ("127.0.0.1:PORT") makes Pebble resolve through that server
+    (a BIND for DNS-01) instead of a challtestsrv."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or _free_port()
@@ -128,6 +130,9 @@ def start_pebble(workdir, http_port, tls_port, validity_seconds=None,
     p = Pebble(f"https://127.0.0.1:{port}/dir", ca, management_port, workdir,
                dns_management_port)
     try:
+        if dns_server:
+            return _start_pebble_only(p, workdir, penv, dns_server, port,
+                                      management_port)
         dns = subprocess.Popen(
             [CHALLTESTSRV, "-dns01", f"127.0.0.1:{dns_port}", "-http01", "",
              "-https01", "", "-tlsalpn01", "",
@@ -148,6 +153,18 @@ def start_pebble(workdir, http_port, tls_port, validity_seconds=None,
     except Exception:
         stop_pebble(p)
         raise
+    return p
+
+
+def _start_pebble_only(p, workdir, penv, dns_server, port, management_port):
+    srv = subprocess.Popen(
+        [PEBBLE, "-config", str(workdir / "pebble.json"),
+         "-dnsserver", dns_server],
+        env=penv, stdout=open(workdir / "pebble.log", "w"),
+        stderr=subprocess.STDOUT)
+    p.procs.append(srv)
+    _wait_port(port, srv)
+    _wait_port(management_port, srv)
     return p
 
 

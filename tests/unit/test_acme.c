@@ -691,7 +691,9 @@ test_option_parsing(void)
 
     CHECK_INT(__LINE__, 0, acme_challenge_parse("tls-alpn-01", &c));
     CHECK_INT(__LINE__, ACME_CHALLENGE_TLS_ALPN01, c);
-    CHECK_INT(__LINE__, -1, acme_challenge_parse("dns-01", &c));
+    CHECK_INT(__LINE__, 0, acme_challenge_parse("DNS-01", &c));
+    CHECK_INT(__LINE__, ACME_CHALLENGE_DNS01, c);
+    CHECK_INT(__LINE__, -1, acme_challenge_parse("dns-02", &c));
     CHECK_INT(__LINE__, 0, acme_key_type_parse("rsa4096", &k));
     CHECK_INT(__LINE__, ACME_KEY_RSA4096, k);
     CHECK_INT(__LINE__, -1, acme_key_type_parse("ec521", &k));

@@ -12,7 +12,11 @@ packages=(
     # integration tests and the local demo stack
     docker.io containerd runc tini busybox-static
     python3 python3-pytest curl ca-certificates iproute2 procps util-linux
-    openssl pebble
+    openssl pebble bind9 bind9-dnsutils
+    # fuzzing and sanitizer runs
+    clang libclang-rt-14-dev
+    # admin API tests: promtool checks /metrics, Chromium loads the dashboard
+    prometheus chromium chromium-driver
     tar
     # benchmarks and comparison proxies
     nginx-light haproxy wrk apache2-utils

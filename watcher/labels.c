@@ -6,6 +6,9 @@
  */
 #include "watch_int.h"
 
+#include "acme.h"
+#include "config.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -709,6 +712,93 @@ parse_hsts(struct parse *p)
 }
 
 static void
+parse_challenge(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *v = watch_setting(c, "portico.tls.challenge");
+    enum acme_challenge type;
+
+    c->acme_challenge = -1;
+    if (v == NULL)
+        return;
+    if (acme_challenge_parse(v, &type) == 0) {
+        c->acme_challenge = (int)type;
+        return;
+    }
+    add_warning(p, format_string(p,
+                                 "label portico.tls.challenge on container "
+                                 "%s: invalid value \"%s\", expected "
+                                 "http-01, tls-alpn-01 or dns-01; using "
+                                 "--acme-challenge",
+                                 c->name, v));
+}
+
+static void
+clear_cert_hosts(struct watch_container *c)
+{
+    for (size_t i = 0; i < c->n_cert_hosts; i++)
+        free(c->cert_hosts[i]);
+    c->n_cert_hosts = 0;
+}
+
+/*
+ * portico.tls.domains requests one certificate with exactly the names it
+ * lists, wildcards included. A wildcard needs DNS-01, so with another
+ * challenge the container gets no certificate and one warning.
+ */
+static void
+parse_cert_domains(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *value = watch_setting(c, "portico.tls.domains");
+    int challenge = c->acme_challenge >= 0 ? c->acme_challenge
+                                           : cfg.acme_challenge;
+    const char *wildcard = NULL, *s;
+
+    if (value == NULL)
+        return;
+    clear_cert_hosts(c);
+    c->tls_san = true;
+    for (s = value; *s != '\0';) {
+        char name[HOSTNAME_MAX + 2];
+        size_t n = 0;
+
+        while (*s == ',' || isspace((unsigned char)*s))
+            s++;
+        while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
+            if (n < sizeof(name) - 1)
+                name[n++] = (char)tolower((unsigned char)*s);
+            s++;
+        }
+        name[n] = '\0';
+        if (n == 0)
+            continue;
+        if (!is_valid_hostname(name)) {
+            add_warning(p, format_string(p,
+                                         "label portico.tls.domains on "
+                                         "container %s: invalid name "
+                                         "\"%s\", no certificate is "
+                                         "requested for it",
+                                         c->name, name));
+            continue;
+        }
+        add_cert_host(p, name);
+        if (name[0] == '*' && wildcard == NULL)
+            wildcard = c->cert_hosts[c->n_cert_hosts - 1];
+    }
+    if (wildcard != NULL && challenge != ACME_CHALLENGE_DNS01) {
+        add_warning(p, format_string(p,
+                                     "label portico.tls.domains on container "
+                                     "%s: wildcard name \"%s\" needs the "
+                                     "dns-01 challenge (portico.tls."
+                                     "challenge=dns-01 or --acme-challenge "
+                                     "dns-01); no certificate is requested",
+                                     c->name, wildcard));
+        clear_cert_hosts(c);
+    }
+}
+
+static void
 parse_tls(struct parse *p)
 {
     struct watch_container *c = p->c;
@@ -729,6 +819,8 @@ parse_tls(struct parse *p)
     parse_cert_hosts(p);
     if (san != NULL && !is_false(san))
         c->tls_san = true;
+    parse_challenge(p);
+    parse_cert_domains(p);
 }
 
 static void
@@ -766,6 +858,7 @@ watch_container_from_inspect(const cJSON *doc,
     p.c = calloc(1, sizeof(*p.c));
     if (p.c == NULL)
         return NULL;
+    p.c->acme_challenge = -1;
     if (name == NULL || name[0] == '\0')
         name = id;
     p.c->id = copy_string(&p, id);

@@ -92,6 +92,36 @@ int watch_buf_append(struct watch_buf *b, const char *p, size_t n,
                      size_t max);
 void watch_buf_clear(struct watch_buf *b);
 
+/* Called with each complete line, NUL-terminated in place without its
+ * '\n'. A negative return stops the split. */
+typedef int (*watch_line_cb)(void *arg, char *line, size_t len);
+
+/* Returned by watch_split_lines for a line of max bytes or more. */
+#define WATCH_LINE_TOO_LONG (-2)
+
+/*
+ * Appends n bytes of a newline-delimited stream to line and calls on_line
+ * for each line completed. A partial line stays in `line` for the next
+ * call. Returns 0, WATCH_LINE_TOO_LONG, or -1 when memory runs out or
+ * on_line fails.
+ */
+int watch_split_lines(struct watch_buf *line, const char *p, size_t n,
+                      size_t max, watch_line_cb on_line, void *arg);
+
+/* The fields of a GET /events record that the watcher acts on; the strings
+ * belong to the cJSON document. */
+struct watch_event {
+    const char *type;   /* "container", "network", ... */
+    const char *action; /* "start", "health_status: healthy", ... */
+    const char *id;     /* the container: Actor.ID, or for a network event
+                           Actor.Attributes.container; may be NULL */
+    const char *signal; /* Actor.Attributes.signal of a kill, or NULL */
+};
+
+/* Fills out from an event document. Returns 0, or -1 when it has no Type
+ * or Action string. */
+int watch_event_decode(const cJSON *doc, struct watch_event *out);
+
 /* Writes into buf the inspect path of the container this process may run
  * in, named after its hostname. Returns 0 or -1. */
 int watch_self_path(char *buf, size_t size);

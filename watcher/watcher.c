@@ -24,6 +24,7 @@
 #include "config.h"
 #include "curlev.h"
 #include "log.h"
+#include "metrics.h"
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
@@ -488,6 +489,9 @@ on_inspect_done(struct watcher *w, struct req *r, long status)
     cJSON *doc;
 
     if (status == 404) {
+        /* Removed between its event or listing and this inspect. */
+        log_debug("watch", "container not found", "id=%s",
+                  short_id(r->id, sid));
         if (e != NULL) {
             drop_entry(w, e);
             mark_changed(w);
@@ -550,14 +554,11 @@ needs_inspect(const char *action)
 
 static int
 apply_container_event(struct watcher *w, const char *action, const char *id,
-                      const cJSON *attrs)
+                      const char *sig)
 {
     struct entry *e = find_entry(w, id);
 
     if (strcmp(action, "kill") == 0) {
-        const char *sig = cJSON_GetStringValue(
-            cJSON_GetObjectItemCaseSensitive(attrs, "signal"));
-
         if (e != NULL && !e->c->stopping && is_stop_signal(sig)) {
             e->c->stopping = true;
             mark_changed(w);
@@ -578,73 +579,111 @@ apply_container_event(struct watcher *w, const char *action, const char *id,
     return 0;
 }
 
-static int
-apply_event(struct watcher *w, const cJSON *ev)
+int
+watch_event_decode(const cJSON *ev, struct watch_event *out)
 {
-    const char *type = cJSON_GetStringValue(
-        cJSON_GetObjectItemCaseSensitive(ev, "Type"));
-    const char *action = cJSON_GetStringValue(
-        cJSON_GetObjectItemCaseSensitive(ev, "Action"));
     const cJSON *actor = cJSON_GetObjectItemCaseSensitive(ev, "Actor");
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(actor,
                                                           "Attributes");
-    const char *id;
 
-    if (type == NULL || action == NULL)
-        return 0;
-    log_debug("watch", "engine event", "type=%s action=%s", type, action);
-    if (strcmp(type, "container") == 0) {
-        id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(actor,
-                                                                   "ID"));
-        return id != NULL ? apply_container_event(w, action, id, attrs) : 0;
-    }
-    if (strcmp(type, "network") == 0 && (strcmp(action, "connect") == 0 ||
-                                         strcmp(action, "disconnect") == 0)) {
-        id = cJSON_GetStringValue(
+    memset(out, 0, sizeof(*out));
+    out->type = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(ev, "Type"));
+    out->action = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(ev, "Action"));
+    if (out->type == NULL || out->action == NULL)
+        return -1;
+    out->signal = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(attrs, "signal"));
+    if (strcmp(out->type, "container") == 0)
+        out->id = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(actor, "ID"));
+    else if (strcmp(out->type, "network") == 0)
+        out->id = cJSON_GetStringValue(
             cJSON_GetObjectItemCaseSensitive(attrs, "container"));
-        if (id != NULL && find_entry(w, id) != NULL)
-            return inspect(w, id, false);
+    return 0;
+}
+
+static int
+apply_event(struct watcher *w, const cJSON *doc)
+{
+    struct watch_event ev;
+
+    if (watch_event_decode(doc, &ev) < 0)
+        return 0;
+    log_debug("watch", "engine event", "type=%s action=%s", ev.type,
+              ev.action);
+    metrics_docker_event(ev.type, ev.action);
+    if (ev.id == NULL)
+        return 0;
+    if (strcmp(ev.type, "container") == 0)
+        return apply_container_event(w, ev.action, ev.id, ev.signal);
+    if (strcmp(ev.action, "connect") == 0 ||
+        strcmp(ev.action, "disconnect") == 0) {
+        if (find_entry(w, ev.id) != NULL)
+            return inspect(w, ev.id, false);
     }
     return 0;
 }
 
-/* Splits the stream into lines; a line may arrive across several reads. */
+int
+watch_split_lines(struct watch_buf *line, const char *p, size_t n,
+                  size_t max, watch_line_cb on_line, void *arg)
+{
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl != NULL ? (size_t)(nl - p) : n;
+
+        if (line->len + take + 1 > max)
+            return WATCH_LINE_TOO_LONG;
+        if (watch_buf_append(line, p, take, max) < 0)
+            return -1;
+        if (nl == NULL)
+            break;
+        /* watch_buf_append keeps the data NUL-terminated. */
+        if (on_line(arg, line->data, line->len) < 0)
+            return -1;
+        line->len = 0;
+        p += take + 1;
+        n -= take + 1;
+    }
+    return 0;
+}
+
+static int
+on_event_line(void *arg, char *text, size_t len)
+{
+    struct watcher *w = arg;
+    cJSON *ev = cJSON_Parse(text);
+    int rc;
+
+    if (ev == NULL) {
+        if (len > 0)
+            log_warn("watch", "invalid event from engine", "line=%.200s",
+                     text);
+        return 0;
+    }
+    rc = apply_event(w, ev);
+    cJSON_Delete(ev);
+    return rc;
+}
+
+/* Splits the stream into lines, which may arrive across several reads. A
+ * failure ends the transfer, so the connection is lost and resynced. */
 static size_t
 on_events_body(char *p, size_t size, size_t n, void *arg)
 {
     struct req *r = arg;
     struct watcher *w = r->w;
-    struct watch_buf *line = &w->line;
-    size_t start = 0;
+    int rc;
 
     if (!w->events_open)
         return on_body(p, size, n, arg);
-    if (watch_buf_append(line, p, n, MAX_EVENT_LINE) < 0)
-        return 0;
-    for (size_t i = 0; i < line->len; i++) {
-        cJSON *ev;
-
-        if (line->data[i] != '\n')
-            continue;
-        line->data[i] = '\0';
-        ev = cJSON_Parse(line->data + start);
-        if (ev == NULL && i > start) {
-            char text[201];
-
-            snprintf(text, sizeof(text), "%s", line->data + start);
-            log_warn("watch", "invalid event from engine", "line=%s", text);
-        }
-        if (ev != NULL && apply_event(w, ev) < 0) {
-            cJSON_Delete(ev);
-            return 0;
-        }
-        cJSON_Delete(ev);
-        start = i + 1;
-    }
-    memmove(line->data, line->data + start, line->len - start);
-    line->len -= start;
-    line->data[line->len] = '\0';
-    return n;
+    rc = watch_split_lines(&w->line, p, n, MAX_EVENT_LINE, on_event_line, w);
+    if (rc == WATCH_LINE_TOO_LONG)
+        log_warn("watch", "event from engine too long", "max_bytes=%u",
+                 MAX_EVENT_LINE);
+    return rc == 0 ? n : 0;
 }
 
 static void
@@ -660,6 +699,8 @@ on_events_open(struct watcher *w)
         log_msg(w->lost_logged ? LOG_NOTICE : LOG_INFO, "watch",
                 "engine connected", "endpoint=%s api_version=%s",
                 w->engine.endpoint, w->engine.api_version);
+    if (w->ever_connected)
+        metrics_docker_reconnect();
     w->lost_logged = false;
     w->ever_connected = true;
     start_sync(w);

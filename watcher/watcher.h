@@ -66,10 +66,13 @@ struct watch_container {
     /* HTTPS intent, valid when wants_routing and skip_reason is NULL. */
     bool tls_off;        /* portico.tls=off or HTTPS_METHOD=nohttps */
     bool tls_san;        /* one certificate for all of cert_hosts */
-    char **cert_hosts;   /* LETSENCRYPT_HOST / ACME_HOST names that are
+    char **cert_hosts;   /* portico.tls.domains as given, else the
+                            LETSENCRYPT_HOST / ACME_HOST names that are
                             routed, else every host */
     size_t n_cert_hosts;
     char *acme_email;    /* LETSENCRYPT_EMAIL / ACME_EMAIL, or NULL */
+    int acme_challenge;  /* portico.tls.challenge as an enum acme_challenge,
+                            -1: the global --acme-challenge */
     enum watch_https_method https_method;
     char *hsts;          /* Strict-Transport-Security value, NULL: off */
 };

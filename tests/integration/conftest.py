@@ -76,12 +76,18 @@ def portico_factory(engine, test_dir):
         return p.start(wait=wait)
 
     yield start
+    failures = []
     for p in started:
-        p.stop()
+        try:
+            p.stop()
+        except AssertionError as e:
+            failures.append(e)
         if p.returncode not in (None, 0):
             print(f"portico pid {p.pid} exited with {p.returncode}")
         print(f"--- portico stderr ({p.stderr_path}), last lines:")
         print(tail(p.stderr_path, 30))
+    if failures:
+        raise failures[0]
 
 
 @pytest.fixture

@@ -28,6 +28,10 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
 PORT_RANGE = os.environ.get("PORTICO_IT_PORTS", "23000-23999")
 TMP_ROOT = os.environ.get("PORTICO_IT_TMPDIR", "/tmp")
 IMAGE = "busybox:local"
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer write
+# to stderr when they find a bug.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "LeakSanitizer has encountered", "runtime error:")
 
 
 def portico_binary():
@@ -518,6 +522,7 @@ class Portico:
         self.stdout_path = self.workdir / "stdout.log"
         self.stderr_path = self.workdir / "stderr.log"
         self.returncode = None
+        self.sanitizer_checked = 0
 
     def command(self):
         return [portico_binary(),
@@ -527,6 +532,9 @@ class Portico:
                 # per test, which passes its own --https-listen and Pebble.
                 "--https-listen", "off",
                 "--acme", "off",
+                # The default admin port is fixed, so two instances would
+                # collide; tests of the admin API pass their own.
+                "--admin-listen", "off",
                 "--state-dir", str(self.workdir / "state"),
                 "--host-network-address", "127.0.0.1",
                 "--log-level", "debug",
@@ -574,9 +582,22 @@ class Portico:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, timeout=10.0):
+        """Stop Portico and raise AssertionError if its stderr has a new
+        sanitizer report (a build from scripts/test-sanitize.sh)."""
         if self.proc is not None:
             self.returncode = stop_process(self.proc, timeout)
+            self.check_sanitizers()
         return self.returncode
+
+    def check_sanitizers(self):
+        text = self.stderr()
+        new, self.sanitizer_checked = text[self.sanitizer_checked:], len(text)
+        for marker in SANITIZER_MARKERS:
+            at = new.find(marker)
+            if at >= 0:
+                raise AssertionError(
+                    f"sanitizer report in {self.stderr_path}:\n"
+                    + new[max(0, at - 200):at + 3000])
 
     def restart(self, wait=True):
         self.stop()

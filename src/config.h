@@ -37,6 +37,8 @@ struct config {
     enum log_format log_format;
     char *access_log; /* path, "-" or "off" */
     bool print_routes;
+    struct cfg_addr admin_listen; /* len 0: --admin-listen off */
+    char *admin_token;            /* NULL: no token; never logged */
 
     /* HTTPS and ACME */
     char *state_dir;
@@ -52,6 +54,18 @@ struct config {
     char *acme_eab_kid;
     char *acme_eab_hmac_key;
     int renew_before_days; /* 0: when a third of the lifetime remains */
+
+    /* DNS-01 */
+    struct cfg_addr dns_rfc2136_server; /* len 0: not set */
+    char *dns_rfc2136_zone;
+    char *dns_rfc2136_key_name;
+    char *dns_rfc2136_key_secret;
+    char *dns_rfc2136_key_secret_file;
+    char *dns_rfc2136_key_file;
+    char *dns_rfc2136_algorithm;
+    char *dns_hook;
+    struct cfg_addr dns_resolver; /* len 0: the zone's name servers */
+    int dns_propagation_timeout;  /* seconds, 0: 120 */
 };
 
 /* Read-only once cfg_parse has returned. */

@@ -9,8 +9,10 @@
 #include <time.h>
 
 #include "acme.h"
+#include "admin.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "route.h"
 #include "routes.h"
@@ -20,10 +22,21 @@ static atomic_bool synced_once;
 
 static bool acme_running;
 
+/* Gives every routed host its own metrics label, then publishes. */
+static void
+publish_routes(struct route_table *t)
+{
+    for (size_t i = 0; t != NULL && i < route_table_count(t); i++)
+        metrics_add_host(route_table_at(t, i)->host);
+    route_publish(t);
+    metrics_routes_published();
+}
+
 static void
 on_containers_changed(void *arg, struct watch_container *const *list, size_t n)
 {
-    route_publish(routes_build(list, n));
+    publish_routes(routes_build(list, n));
+    admin_set_containers(list, n);
     if (acme_running)
         routes_request_certificates(list, n);
 }
@@ -43,6 +56,18 @@ start_acme(void)
         .eab_hmac_key = cfg.acme_eab_hmac_key,
         .renew_before_days = cfg.renew_before_days,
         .state_dir = cfg.state_dir,
+        .dns = {
+            .rfc2136_server = cfg.dns_rfc2136_server.text,
+            .rfc2136_zone = cfg.dns_rfc2136_zone,
+            .tsig_key_name = cfg.dns_rfc2136_key_name,
+            .tsig_secret = cfg.dns_rfc2136_key_secret,
+            .tsig_secret_file = cfg.dns_rfc2136_key_secret_file,
+            .tsig_key_file = cfg.dns_rfc2136_key_file,
+            .tsig_algorithm = cfg.dns_rfc2136_algorithm,
+            .hook = cfg.dns_hook,
+            .resolver = cfg.dns_resolver.text,
+            .propagation_timeout = cfg.dns_propagation_timeout,
+        },
     };
 
     if (cfg.acme_off || cfg.https_listen.len == 0)
@@ -57,8 +82,10 @@ start_acme(void)
 static void
 on_synced(void *arg)
 {
-    if (!atomic_exchange(&synced_once, true))
+    if (!atomic_exchange(&synced_once, true)) {
         log_info("main", "first sync with the engine done", "");
+        admin_set_synced();
+    }
 }
 
 static int
@@ -143,15 +170,17 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
     /* Static routes are served before the engine is reached. */
-    route_publish(routes_build(NULL, 0));
-    if (proxy_start() != 0)
+    publish_routes(routes_build(NULL, 0));
+    if (metrics_init(cfg.workers) != 0 || proxy_start() != 0)
         return 1;
-    if (start_acme() != 0) {
+    if (admin_start() != 0 || start_acme() != 0) {
+        admin_stop();
         proxy_stop();
         return 1;
     }
     w = watch_new(&ops, NULL);
     if (w == NULL || watch_start(w) != 0) {
+        admin_stop();
         proxy_stop(); /* the watcher logged why */
         return 1;
     }
@@ -161,6 +190,7 @@ main(int argc, char **argv)
                cfg.workers, cfg.resync_interval);
     wait_for_shutdown(&signals);
     watch_free(w);
+    admin_stop();
     if (acme_running)
         acme_stop();
     proxy_stop();

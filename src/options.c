@@ -36,7 +36,8 @@ struct option_def {
 
 static const char *const on_off[] = {"on", "off", NULL};
 /* In the order of enum acme_challenge and enum acme_key_type. */
-static const char *const challenges[] = {"http-01", "tls-alpn-01", NULL};
+static const char *const challenges[] = {"http-01", "tls-alpn-01", "dns-01",
+                                         NULL};
 static const char *const key_types[] = {"ec256", "ec384", "rsa2048", "rsa4096",
                                         NULL};
 
@@ -67,6 +68,13 @@ static const struct option_def options[] = {
      "Log line format: text (key=value) or json.", 0, 0, NULL},
     {"access-log", OPT_STRING, &cfg.access_log, "PATH|-|off", "off",
      "Access log: a file path, - for standard output, or off.", 0, 0, NULL},
+    {"admin-listen", OPT_ADDR, &cfg.admin_listen, "ADDR:PORT|off",
+     "127.0.0.1:9180",
+     "Address and port of the admin API, metrics and dashboard, or off. "
+     "An address other than loopback requires --admin-token.", 0, 0, NULL},
+    {"admin-token", OPT_STRING, &cfg.admin_token, "TOKEN", NULL,
+     "Bearer token that every admin endpoint requires, except /healthz and "
+     "the dashboard page at /, which contains no data.", 0, 0, NULL},
     {"state-dir", OPT_STRING, &cfg.state_dir, "DIR", "/var/lib/portico",
      "Folder for the ACME account, certificates and keys.", 0, 0, NULL},
     {"certs-dir", OPT_STRING, &cfg.certs_dir, "DIR", NULL,
@@ -89,7 +97,39 @@ static const struct option_def options[] = {
      "Account contact; else a container's LETSENCRYPT_EMAIL or ACME_EMAIL.",
      0, 0, NULL},
     {"acme-challenge", OPT_CHOICE, &cfg.acme_challenge, "TYPE", "http-01",
-     "Challenge type: http-01 or tls-alpn-01.", 0, 0, challenges},
+     "Challenge type: http-01, tls-alpn-01 or dns-01 (needs "
+     "--dns-rfc2136-server or --dns-hook). A container's "
+     "portico.tls.challenge overrides it.", 0, 0, challenges},
+    {"dns-rfc2136-server", OPT_ADDR, &cfg.dns_rfc2136_server, "ADDR:PORT",
+     NULL, "DNS server that accepts RFC 2136 updates for dns-01 TXT "
+     "records.", 0, 0, NULL},
+    {"dns-rfc2136-zone", OPT_STRING, &cfg.dns_rfc2136_zone, "ZONE",
+     "found with SOA queries", "Zone to update.", 0, 0, NULL},
+    {"dns-rfc2136-key-name", OPT_STRING, &cfg.dns_rfc2136_key_name, "NAME",
+     NULL, "TSIG key name; updates are unsigned without a key.", 0, 0,
+     NULL},
+    {"dns-rfc2136-key-secret", OPT_STRING, &cfg.dns_rfc2136_key_secret,
+     "BASE64", NULL, "TSIG secret (base64). Prefer "
+     "--dns-rfc2136-key-secret-file.", 0, 0, NULL},
+    {"dns-rfc2136-key-secret-file", OPT_STRING,
+     &cfg.dns_rfc2136_key_secret_file, "FILE", NULL,
+     "File holding the TSIG secret (base64), e.g. a Docker secret.", 0, 0,
+     NULL},
+    {"dns-rfc2136-key-file", OPT_STRING, &cfg.dns_rfc2136_key_file, "FILE",
+     NULL, "TSIG key in BIND's format (tsig-keygen output): name, algorithm "
+     "and secret.", 0, 0, NULL},
+    {"dns-rfc2136-algorithm", OPT_STRING, &cfg.dns_rfc2136_algorithm, "ALG",
+     "hmac-sha256", "TSIG algorithm: hmac-sha256, hmac-sha512, hmac-sha384, "
+     "hmac-sha224 or hmac-sha1.", 0, 0, NULL},
+    {"dns-hook", OPT_STRING, &cfg.dns_hook, "PATH", NULL,
+     "Program run as PATH add|remove FQDN VALUE to publish dns-01 TXT "
+     "records, instead of RFC 2136.", 0, 0, NULL},
+    {"dns-resolver", OPT_ADDR, &cfg.dns_resolver, "ADDR:PORT",
+     "the zone's name servers",
+     "DNS server asked whether a dns-01 record is visible.", 0, 0, NULL},
+    {"dns-propagation-timeout", OPT_INT, &cfg.dns_propagation_timeout,
+     "SECONDS", "120", "Seconds to wait for a dns-01 record to be visible "
+     "before the order fails.", 1, 3600, NULL},
     {"key-type", OPT_CHOICE, &cfg.key_type, "TYPE", "ec256",
      "Certificate key type: ec256, ec384, rsa2048 or rsa4096.", 0, 0,
      key_types},
@@ -323,7 +363,9 @@ set_option(const struct option_def *d, const struct origin *o,
         struct cfg_addr *a = d->target;
 
         free(a->text);
-        if (d->target == &cfg.https_listen && strcmp(value, "off") == 0) {
+        if ((d->target == &cfg.https_listen ||
+             d->target == &cfg.admin_listen) &&
+            strcmp(value, "off") == 0) {
             memset(a, 0, sizeof(*a));
             break;
         }
@@ -435,6 +477,7 @@ set_defaults(void)
     cfg.log_level = LOG_INFO;
     cfg.log_format = LOG_FORMAT_TEXT;
     cfg.access_log = strdup("off");
+    cfg_addr_parse("127.0.0.1:9180", &cfg.admin_listen);
     cfg.state_dir = strdup("/var/lib/portico");
     cfg.acme_directory =
         strdup("https://acme-v02.api.letsencrypt.org/directory");
@@ -458,10 +501,30 @@ clear_env_routes_once(bool *cleared)
     cfg.n_routes = 0;
 }
 
+static bool
+is_loopback(const struct cfg_addr *a)
+{
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->sa;
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->sa;
+
+    if (a->sa.ss_family == AF_INET)
+        return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    return a->sa.ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+}
+
 /* Options that only make sense together. */
 static void
 check_pairs(void)
 {
+    /* The admin API lists every container and certificate. */
+    if (cfg.admin_listen.len > 0 && !is_loopback(&cfg.admin_listen) &&
+        cfg.admin_token == NULL) {
+        fprintf(stderr, "portico: --admin-listen %s is not a loopback "
+                        "address, so --admin-token (or PORTICO_ADMIN_TOKEN) "
+                        "is required\n", cfg.admin_listen.text);
+        exit(2);
+    }
     if ((cfg.default_cert == NULL) != (cfg.default_key == NULL)) {
         fprintf(stderr, "portico: --default-cert and --default-key must be "
                         "given together\n");

@@ -188,8 +188,22 @@ route_lookup(const struct route_table *t, const char *host, size_t host_len,
     if (n <= 0)
         return NULL;
     s = find_slot(t, name, (size_t)n);
-    if (s == NULL)
-        return NULL;
+    if (s == NULL) {
+        /* A wildcard host "*.example.com" covers exactly one label, and
+         * only when no route names the host itself. */
+        const char *dot = memchr(name, '.', (size_t)n);
+        char wild[MAX_HOST_LEN + 2];
+        size_t rest;
+
+        if (dot == NULL)
+            return NULL;
+        rest = (size_t)n - (size_t)(dot - name);
+        wild[0] = '*';
+        memcpy(wild + 1, dot, rest);
+        s = find_slot(t, wild, rest + 1);
+        if (s == NULL)
+            return NULL;
+    }
     for (uint32_t i = 0; i < s->count; i++) {
         const struct route *r = &t->routes[s->first + i];
         if (r->path_len <= path_len &&

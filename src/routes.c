@@ -191,7 +191,7 @@ wanted_by_ca(const char *name)
  * `names` is copied into the shared array, which has room reserved. */
 static void
 add_request(struct cert_requests *r, const char *const *names, size_t n_names,
-            const char *email)
+            const char *email, int challenge)
 {
     const char **slot = r->names + r->n_names;
     size_t kept = 0;
@@ -205,7 +205,7 @@ add_request(struct cert_requests *r, const char *const *names, size_t n_names,
         if (same_request(&r->reqs[i], slot, kept))
             return;
     r->n_names += kept;
-    r->reqs[r->n++] = (struct acme_request){slot, kept, email};
+    r->reqs[r->n++] = (struct acme_request){slot, kept, email, challenge};
 }
 
 static void
@@ -219,11 +219,57 @@ add_container_requests(struct cert_requests *r,
         return;
     if (c->tls_san) {
         add_request(r, (const char *const *)c->cert_hosts, c->n_cert_hosts,
-                    email);
+                    email, c->acme_challenge);
         return;
     }
     for (size_t i = 0; i < c->n_cert_hosts; i++)
-        add_request(r, (const char *const *)&c->cert_hosts[i], 1, email);
+        add_request(r, (const char *const *)&c->cert_hosts[i], 1, email,
+                    c->acme_challenge);
+}
+
+/* True when a DNS-01 request r names host or a wildcard covering exactly
+ * its first label. */
+static bool
+covers_host(const struct acme_request *r, const char *host)
+{
+    const char *rest = strchr(host, '.');
+    int challenge = r->challenge >= 0 ? r->challenge : cfg.acme_challenge;
+
+    if (challenge != ACME_CHALLENGE_DNS01)
+        return false;
+    for (size_t i = 0; i < r->n_names; i++) {
+        const char *n = r->names[i];
+        if (strcmp(n, host) == 0 ||
+            (n[0] == '*' && rest != NULL && rest != host &&
+             strcmp(n + 1, rest) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Drops the one-name requests that a wildcard certificate of any container
+ * already covers, so that certificate serves those hosts. */
+static void
+drop_covered_requests(struct cert_requests *r)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < r->n; i++) {
+        const struct acme_request *q = &r->reqs[i];
+        bool covered = false;
+
+        for (size_t j = 0; j < r->n && !covered; j++) {
+            const struct acme_request *w = &r->reqs[j];
+            bool wild = false;
+            for (size_t k = 0; k < w->n_names; k++)
+                wild = wild || w->names[k][0] == '*';
+            covered = j != i && wild && q->n_names == 1 &&
+                      q->names[0][0] != '*' && covers_host(w, q->names[0]);
+        }
+        if (!covered)
+            r->reqs[kept++] = *q;
+    }
+    r->n = kept;
 }
 
 void
@@ -242,8 +288,9 @@ routes_request_certificates(struct watch_container *const *list, size_t n)
         add_container_requests(&r, list[i]);
     for (size_t i = 0; i < cfg.n_routes; i++) {
         const char *host = cfg.routes[i].host;
-        add_request(&r, &host, 1, cfg.acme_email);
+        add_request(&r, &host, 1, cfg.acme_email, ACME_CHALLENGE_CONFIG);
     }
+    drop_covered_requests(&r);
     acme_set_wanted(r.reqs, r.n);
     free(r.reqs);
     free(r.names);

@@ -72,6 +72,45 @@ test_route_lookup_longest_prefix(void)
 }
 
 static void
+test_route_lookup_wildcard(void)
+{
+    struct route_builder *b = route_builder_new();
+    struct route_upstream wild = upstream("127.0.0.1", 8101, "wild");
+    struct route_upstream exact = upstream("127.0.0.1", 8102, "exact");
+    struct route_upstream deep = upstream("127.0.0.1", 8103, "deep");
+    struct route_table *t;
+    static const struct {
+        int line;
+        const char *host, *path, *expected_container;
+    } cases[] = {
+        {__LINE__, "a.example.test", "/", "wild"},
+        {__LINE__, "B.Example.Test:443", "/x", "wild"},
+        {__LINE__, "www.example.test", "/only/x", "exact"},
+        {__LINE__, "www.example.test", "/", NULL}, /* exact host wins */
+        {__LINE__, "example.test", "/", NULL},
+        {__LINE__, "a.b.example.test", "/", NULL},
+        {__LINE__, "x.sub.example.test", "/", "deep"},
+        {__LINE__, "sub.example.test", "/", "wild"},
+        {__LINE__, "test", "/", NULL},
+    };
+
+    route_builder_add(b, "*.example.test", "/", &wild, NULL, false);
+    route_builder_add(b, "www.example.test", "/only", &exact, NULL, false);
+    route_builder_add(b, "*.sub.example.test", "/", &deep, NULL, false);
+    t = route_builder_finish(b);
+    /* A path that misses on www.example.test does not fall back to the
+     * wildcard: the host is routed, so the wildcard is never consulted. */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct route *r =
+            route_lookup(t, cases[i].host, strlen(cases[i].host),
+                         cases[i].path, strlen(cases[i].path));
+        CHECK_STR(cases[i].line, cases[i].expected_container,
+                  r ? r->upstreams[0].container_name : NULL);
+    }
+    route_table_free(t);
+}
+
+static void
 test_route_static_shadowed_by_container(void)
 {
     struct route_table *t = sample_table();
@@ -161,6 +200,7 @@ int
 main(void)
 {
     test_route_lookup_longest_prefix();
+    test_route_lookup_wildcard();
     test_route_static_shadowed_by_container();
     test_route_replicas_round_robin();
     test_route_normalize_host();

@@ -261,6 +261,28 @@ add_host(struct parse *p, const char *label, const char *name)
     c->hosts[c->n_hosts++] = h;
 }
 
+/*
+ * Copies the next name of a comma and/or whitespace separated list into
+ * name, lower-cased, and returns the position after it. name is empty at
+ * the end of the list. A name longer than the buffer is cut, which keeps
+ * enough of it for the "invalid hostname" message.
+ */
+static const char *
+next_name(const char *s, char *name, size_t cap)
+{
+    size_t n = 0;
+
+    while (*s == ',' || isspace((unsigned char)*s))
+        s++;
+    while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
+        if (n < cap - 1)
+            name[n++] = (char)tolower((unsigned char)*s);
+        s++;
+    }
+    name[n] = '\0';
+    return s;
+}
+
 /* VIRTUAL_HOST: names separated by commas and/or whitespace. */
 static void
 parse_hosts(struct parse *p, const char *label, const char *value)
@@ -269,20 +291,10 @@ parse_hosts(struct parse *p, const char *label, const char *value)
 
     while (*s != '\0') {
         char name[HOSTNAME_MAX + 2];
-        size_t n = 0;
 
-        while (*s == ',' || isspace((unsigned char)*s))
-            s++;
-        if (*s == '\0')
-            break;
-        while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
-            /* A longer name is invalid anyway; keep enough to say so. */
-            if (n < sizeof(name) - 1)
-                name[n++] = (char)tolower((unsigned char)*s);
-            s++;
-        }
-        name[n] = '\0';
-        add_host(p, label, name);
+        s = next_name(s, name, sizeof(name));
+        if (name[0] != '\0')
+            add_host(p, label, name);
     }
     if (p->c->n_hosts == 0)
         skip(p, format_string(p,
@@ -628,17 +640,9 @@ parse_cert_hosts(struct parse *p)
     c->tls_san = true;
     for (s = value; *s != '\0';) {
         char name[HOSTNAME_MAX + 2];
-        size_t n = 0;
 
-        while (*s == ',' || isspace((unsigned char)*s))
-            s++;
-        while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
-            if (n < sizeof(name) - 1)
-                name[n++] = (char)tolower((unsigned char)*s);
-            s++;
-        }
-        name[n] = '\0';
-        if (n == 0)
+        s = next_name(s, name, sizeof(name));
+        if (name[0] == '\0')
             continue;
         if (has_host(c, name))
             add_cert_host(p, name);
@@ -761,17 +765,9 @@ parse_cert_domains(struct parse *p)
     c->tls_san = true;
     for (s = value; *s != '\0';) {
         char name[HOSTNAME_MAX + 2];
-        size_t n = 0;
 
-        while (*s == ',' || isspace((unsigned char)*s))
-            s++;
-        while (*s != '\0' && *s != ',' && !isspace((unsigned char)*s)) {
-            if (n < sizeof(name) - 1)
-                name[n++] = (char)tolower((unsigned char)*s);
-            s++;
-        }
-        name[n] = '\0';
-        if (n == 0)
+        s = next_name(s, name, sizeof(name));
+        if (name[0] == '\0')
             continue;
         if (!is_valid_hostname(name)) {
             add_warning(p, format_string(p,

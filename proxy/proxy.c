@@ -1,7 +1,7 @@
 /*
- * Worker threads: each owns an event_base, a SO_REUSEPORT listener on the
- * HTTP address, its client connections and its upstream connection pool,
- * so no request ever takes a lock.
+ * Worker threads: each owns an event_base, SO_REUSEPORT listeners on the
+ * HTTP and HTTPS addresses, its client connections and its upstream
+ * connection pool, so no request ever takes a lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,9 +27,9 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
           int salen, void *arg)
 {
-    struct proxy_worker *w = arg;
+    struct proxy_listener *pl = arg;
 
-    proxy_conn_new(w, &w->http, fd, sa);
+    proxy_conn_new(pl->w, pl, fd, sa);
 }
 
 static void
@@ -41,12 +41,14 @@ on_accept_resume(evutil_socket_t fd, short what, void *arg)
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
-    struct proxy_worker *w = arg;
+    struct proxy_listener *pl = arg;
+    struct proxy_worker *w = pl->w;
     struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
     int err = EVUTIL_SOCKET_ERROR();
 
-    log_error("proxy", "accept failed", "worker=%d error=%s retry_in_ms=%d",
-              w->id, evutil_socket_error_to_string(err), ACCEPT_PAUSE_MS);
+    log_error("proxy", "accept failed",
+              "worker=%d listener=%s error=%s retry_in_ms=%d", w->id,
+              pl->proto, evutil_socket_error_to_string(err), ACCEPT_PAUSE_MS);
     evconnlistener_disable(l);
     event_base_once(w->base, -1, EV_TIMEOUT, on_accept_resume, l, &tv);
 }
@@ -71,7 +73,8 @@ open_listener(struct proxy_worker *w, struct proxy_listener *pl,
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
                      LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
 
-    pl->ev = evconnlistener_new_bind(w->base, on_accept, w, flags,
+    pl->w = w;
+    pl->ev = evconnlistener_new_bind(w->base, on_accept, pl, flags,
                                      LISTEN_BACKLOG,
                                      (const struct sockaddr *)&a->sa,
                                      (int)a->len);
@@ -83,6 +86,7 @@ open_listener(struct proxy_worker *w, struct proxy_listener *pl,
     evconnlistener_set_error_cb(pl->ev, on_accept_error);
     pl->port = bound_port(pl->ev);
     pl->proto = proto;
+    pl->tls = strcmp(proto, "https") == 0;
     return 0;
 }
 
@@ -137,6 +141,8 @@ free_worker(struct proxy_worker *w)
     proxy_pool_free(w);
     if (w->http.ev != NULL)
         evconnlistener_free(w->http.ev);
+    if (w->https.ev != NULL)
+        evconnlistener_free(w->https.ev);
     if (w->stop_ev != NULL)
         event_free(w->stop_ev);
     if (w->base != NULL)
@@ -179,7 +185,11 @@ init_worker(struct proxy_worker *w, int id)
         log_error("proxy", "worker setup failed", "worker=%d", id);
         return -1;
     }
-    return open_listener(w, &w->http, &cfg.http_listen, "http");
+    if (open_listener(w, &w->http, &cfg.http_listen, "http") < 0)
+        return -1;
+    if (cfg.https_listen.len == 0)
+        return 0;
+    return open_listener(w, &w->https, &cfg.https_listen, "https");
 }
 
 int
@@ -192,9 +202,16 @@ proxy_start(void)
     signal(SIGPIPE, SIG_IGN);
     if (proxy_tls_init() < 0)
         return -1;
-    workers = calloc((size_t)n, sizeof *workers);
-    if (workers == NULL)
+    if (proxy_tls_server_init() < 0) {
+        proxy_tls_free();
         return -1;
+    }
+    workers = calloc((size_t)n, sizeof *workers);
+    if (workers == NULL) {
+        proxy_tls_server_free();
+        proxy_tls_free();
+        return -1;
+    }
     n_workers = n;
     for (int i = 0; i < n; i++)
         if (init_worker(&workers[i], i) < 0)
@@ -208,6 +225,9 @@ proxy_start(void)
         }
     log_info("proxy", "listening", "address=%s workers=%d",
              cfg.http_listen.text, n);
+    if (cfg.https_listen.len > 0)
+        log_info("proxy", "listening for HTTPS", "address=%s workers=%d",
+                 cfg.https_listen.text, n);
     return 0;
 
 fail:
@@ -220,6 +240,7 @@ fail:
     free(workers);
     workers = NULL;
     n_workers = 0;
+    proxy_tls_server_free();
     proxy_tls_free();
     return -1;
 }
@@ -236,5 +257,6 @@ proxy_stop(void)
     free(workers);
     workers = NULL;
     n_workers = 0;
+    proxy_tls_server_free();
     proxy_tls_free();
 }

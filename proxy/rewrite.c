@@ -250,6 +250,10 @@ proxy_rewrite_response(char *out, size_t cap, const struct http_response *r,
     } else {
         put_header(&o, "Connection", rw->keep_alive ? "keep-alive" : "close");
     }
+    if (rw->hsts != NULL &&
+        http_find_header(r->headers, r->n_headers,
+                         "strict-transport-security") == NULL)
+        put_header(&o, "Strict-Transport-Security", rw->hsts);
     put(&o, "\r\n", 2);
     return o.overflow ? -1 : (ssize_t)o.len;
 }

@@ -33,6 +33,9 @@ struct rewrite_response {
     uint64_t content_length;
     bool keep_alive;
     bool upgrade; /* 101 to a websocket request */
+    /* Strict-Transport-Security value added when the upstream sent none,
+     * or NULL. */
+    const char *hsts;
 };
 
 /*

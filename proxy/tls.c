@@ -5,6 +5,7 @@
  * contexts and rotated in memory.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/tls1.h>
 
@@ -36,8 +38,9 @@
  * still valid can be decrypted. */
 #define TICKET_KEY_PERIOD (12 * 3600)
 
-/* Shared by every context so a session resumes under any SNI context; a
- * context switch keeps the SSL's id context only when both contexts match. */
+/* Shared by every context so that a session resumes under any SNI context,
+ * because SSL_set_SSL_CTX keeps the id context only when both contexts
+ * match. */
 static const unsigned char session_id_context[] = "portico";
 
 struct ticket_key {
@@ -56,7 +59,7 @@ static SSL_CTX *default_ctx;
 static bool acme_on;
 
 static void
-log_ssl_error(enum log_level level, const char *msg, const char *what)
+log_ssl_error(const char *msg)
 {
     unsigned long e = ERR_get_error();
     char buf[256] = "unknown";
@@ -64,7 +67,7 @@ log_ssl_error(enum log_level level, const char *msg, const char *what)
     if (e != 0)
         ERR_error_string_n(e, buf, sizeof buf);
     ERR_clear_error();
-    log_msg(level, "tls", msg, "file=%s error=%s", what ? what : "-", buf);
+    log_error("tls", msg, "error=%s", buf);
 }
 
 static time_t
@@ -195,7 +198,7 @@ proxy_tls_setup_ctx(SSL_CTX *ctx)
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
-        log_ssl_error(LOG_ERROR, "TLS cipher setup failed", NULL);
+        log_ssl_error("TLS cipher setup failed");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn_select, NULL);
@@ -214,10 +217,11 @@ on_acme_ctx(SSL_CTX *ctx, void *arg)
 
 SSL_CTX *
 proxy_tls_load_ctx(const char *cert_file, const char *key_file,
-                   const char *chain_file)
+                   const char *chain_file, char *error, size_t cap)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     const char *failed = cert_file;
+    unsigned long e;
 
     if (ctx == NULL)
         goto fail;
@@ -234,7 +238,10 @@ proxy_tls_load_ctx(const char *cert_file, const char *key_file,
     return ctx;
 
 fail:
-    log_ssl_error(LOG_WARN, "certificate load failed", failed);
+    e = ERR_peek_last_error();
+    snprintf(error, cap, "%s: %s", failed,
+             e ? ERR_reason_error_string(e) : "invalid PEM");
+    ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -385,9 +392,12 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
             ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
             &len))
         acme_alpn = proxy_tls_alpn_offers(ext, len, "acme-tls/1");
-    if (acme_alpn)
+    if (acme_alpn) {
         ctx = acme_on && has_name ? acme_tls_alpn_ctx(name) : NULL;
-    else
+        if (ctx != NULL)
+            log_info("tls", "answering TLS-ALPN-01 validation", "name=%s",
+                     name);
+    } else
         ctx = choose_ctx(ssl, has_name ? name : NULL);
     if (ctx == NULL) {
         log_info("tls", "no certificate for server name", "name=%s alpn=%s",
@@ -434,21 +444,27 @@ proxy_tls_server_init(void)
         return 0;
     acme_on = !cfg.acme_off;
     if (make_ticket_key(&ticket_keys[0]) < 0) {
-        log_ssl_error(LOG_ERROR, "session ticket key creation failed", NULL);
+        log_ssl_error("session ticket key creation failed");
         return -1;
     }
     base_ctx = SSL_CTX_new(TLS_server_method());
     if (base_ctx == NULL) {
-        log_ssl_error(LOG_ERROR, "TLS server context failed", NULL);
+        log_ssl_error("TLS server context failed");
         return -1;
     }
     proxy_tls_setup_ctx(base_ctx);
     SSL_CTX_set_client_hello_cb(base_ctx, on_client_hello, NULL);
     if (cfg.default_cert != NULL) {
-        default_ctx = proxy_tls_load_ctx(cfg.default_cert, cfg.default_key,
-                                         NULL);
-        if (default_ctx == NULL)
+        const char *key = cfg.default_key ? cfg.default_key
+                                          : cfg.default_cert;
+        char error[512];
+        default_ctx = proxy_tls_load_ctx(cfg.default_cert, key, NULL, error,
+                                         sizeof error);
+        if (default_ctx == NULL) {
+            log_error("tls", "default certificate invalid", "error=%s",
+                      error);
             goto fail;
+        }
     }
     if (cfg.certs_dir != NULL && proxy_certs_start(cfg.certs_dir) < 0)
         goto fail;

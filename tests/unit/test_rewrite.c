@@ -137,35 +137,47 @@ static const struct response_case response_cases[] = {
     {__LINE__,
      "HTTP/1.1 200 OK" CRLF "Content-Length: 3" CRLF "Connection: close" CRLF
      "Server: x" CRLF CRLF,
-     false, {HTTP_BODY_LENGTH, 3, true, false},
+     false, {HTTP_BODY_LENGTH, 3, true, false, NULL},
      "HTTP/1.1 200 OK" CRLF "Server: x" CRLF "Content-Length: 3" CRLF
      "Connection: keep-alive" CRLF CRLF},
     /* Chunked framing is replaced by Portico's own. */
     {__LINE__,
      "HTTP/1.1 200 OK" CRLF "Transfer-Encoding: chunked" CRLF
      "Connection: X-Hop" CRLF "X-Hop: 1" CRLF "ETag: \"a\"" CRLF CRLF,
-     false, {HTTP_BODY_CHUNKED, 0, false, false},
+     false, {HTTP_BODY_CHUNKED, 0, false, false, NULL},
      "HTTP/1.1 200 OK" CRLF "ETag: \"a\"" CRLF "Transfer-Encoding: chunked"
      CRLF "Connection: close" CRLF CRLF},
     /* An HTTP/1.0 client gets a body delimited by close. */
     {__LINE__,
      "HTTP/1.1 200 OK" CRLF "Transfer-Encoding: chunked" CRLF CRLF, false,
-     {HTTP_BODY_UNTIL_CLOSE, 0, false, false},
+     {HTTP_BODY_UNTIL_CLOSE, 0, false, false, NULL},
      "HTTP/1.1 200 OK" CRLF "Connection: close" CRLF CRLF},
     /* The Content-Length of a HEAD response describes the GET body. */
     {__LINE__, "HTTP/1.1 200 OK" CRLF "Content-Length: 100" CRLF CRLF, true,
-     {HTTP_BODY_NONE, 0, true, false},
+     {HTTP_BODY_NONE, 0, true, false, NULL},
      "HTTP/1.1 200 OK" CRLF "Content-Length: 100" CRLF
      "Connection: keep-alive" CRLF CRLF},
+    /* HSTS is added over HTTPS unless the upstream sent its own. */
+    {__LINE__, "HTTP/1.1 200 OK" CRLF "Content-Length: 0" CRLF CRLF, false,
+     {HTTP_BODY_LENGTH, 0, true, false, "max-age=60"},
+     "HTTP/1.1 200 OK" CRLF "Content-Length: 0" CRLF
+     "Connection: keep-alive" CRLF "Strict-Transport-Security: max-age=60"
+     CRLF CRLF},
+    {__LINE__,
+     "HTTP/1.1 200 OK" CRLF "Strict-Transport-Security: max-age=5" CRLF
+     "Content-Length: 0" CRLF CRLF,
+     false, {HTTP_BODY_LENGTH, 0, true, false, "max-age=60"},
+     "HTTP/1.1 200 OK" CRLF "Strict-Transport-Security: max-age=5" CRLF
+     "Content-Length: 0" CRLF "Connection: keep-alive" CRLF CRLF},
     /* A missing reason phrase gets the standard one. */
     {__LINE__, "HTTP/1.1 404 " CRLF "Content-Length: 0" CRLF CRLF, false,
-     {HTTP_BODY_LENGTH, 0, true, false},
+     {HTTP_BODY_LENGTH, 0, true, false, NULL},
      "HTTP/1.1 404 Not Found" CRLF "Content-Length: 0" CRLF
      "Connection: keep-alive" CRLF CRLF},
     {__LINE__,
      "HTTP/1.1 101 Switching Protocols" CRLF "Upgrade: websocket" CRLF
      "Connection: Upgrade" CRLF "Sec-WebSocket-Accept: abc=" CRLF CRLF,
-     false, {HTTP_BODY_NONE, 0, false, true},
+     false, {HTTP_BODY_NONE, 0, false, true, NULL},
      "HTTP/1.1 101 Switching Protocols" CRLF "Sec-WebSocket-Accept: abc=" CRLF
      "Connection: Upgrade" CRLF "Upgrade: websocket" CRLF CRLF},
 };

@@ -15,7 +15,10 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "acme.h"
+#include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy_int.h"
 #include "rewrite.h"
 
@@ -30,14 +33,8 @@ static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void read_head(struct proxy_conn *c);
 static void connect_upstream(struct proxy_conn *c, bool use_pool);
-
-static void
-set_timeouts(struct bufferevent *bev, int read_s, int write_s)
-{
-    struct timeval r = {read_s, 0}, w = {write_s, 0};
-
-    bufferevent_set_timeouts(bev, read_s ? &r : NULL, write_s ? &w : NULL);
-}
+static void log_tls_failure(struct proxy_conn *c, struct bufferevent *bev,
+                            short what);
 
 static void
 set_nodelay(struct bufferevent *bev)
@@ -85,41 +82,6 @@ flush_output(struct bufferevent *bev, bool raw)
     }
 }
 
-/*
- * Reads what the socket holds beyond the 4 KiB that libevent 2.1 reads per
- * read event (EVBUFFER_MAX_READ ignores bufferevent_set_max_single_read), so
- * a 16 KiB body takes one pass of the event loop instead of four. It runs
- * only when that read was full, so small messages cost no extra call. End
- * of file and errors are left to libevent's next read, which reports them.
- */
-static void
-read_more(struct bufferevent *bev, bool raw)
-{
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    size_t len = evbuffer_get_length(in), left;
-    ssize_t r;
-    int n;
-
-    if (!raw || len < LIBEVENT_MAX_READ || len >= PROXY_HIGH_WATER)
-        return;
-    evbuffer_unfreeze(in, 0);
-    n = evbuffer_reserve_space(in, PROXY_IO_CHUNK, v, 2);
-    for (int i = 0; i < n; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-    }
-    r = n > 0 ? readv(bufferevent_getfd(bev), iov, n) : -1;
-    left = r > 0 ? (size_t)r : 0;
-    for (int i = 0; i < n; i++) {
-        v[i].iov_len = left < v[i].iov_len ? left : v[i].iov_len;
-        left -= v[i].iov_len;
-    }
-    evbuffer_commit_space(in, v, r > 0 ? n : 0);
-    evbuffer_freeze(in, 0);
-}
-
 static void
 flush_client(struct proxy_conn *c)
 {
@@ -147,6 +109,8 @@ log_request(struct proxy_conn *c)
 {
     const char *upstream = "-";
 
+    metrics_request_done(c->w->id, c->host, c->status,
+                         elapsed_ms(&c->start) / 1e3);
     if (!log_access_enabled())
         return;
     if (c->n_targets > 0 && c->target < c->n_targets)
@@ -167,10 +131,27 @@ drop_upstream(struct proxy_conn *c)
     c->up_paused = false;
 }
 
+/* Sends close_notify when the socket takes it at once; libevent frees the
+ * SSL without one. Fails harmlessly after a fatal TLS error. */
+static void
+send_close_notify(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+    if (ssl != NULL && SSL_is_init_finished(ssl) &&
+        evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        SSL_shutdown(ssl);
+    ERR_clear_error();
+}
+
 void
 proxy_conn_free(struct proxy_conn *c)
 {
+    metrics_connection_close(c->w->id);
     drop_upstream(c);
+    if (c->listener->tls)
+        send_close_notify(c->client);
+    proxy_reader_free(&c->client_reader);
     bufferevent_free(c->client);
     LIST_REMOVE(c, link);
     free(c->head);
@@ -190,13 +171,14 @@ begin_request(struct proxy_conn *c, int timeout)
     c->websocket = c->is_head = false;
     c->n_targets = c->target = 0;
     c->status = 0;
+    c->hsts[0] = '\0';
     c->bytes_sent = 0;
     c->end = NULL;
     proxy_body_init(&c->req_body, HTTP_BODY_NONE, 0, false);
     proxy_body_init(&c->resp_body, HTTP_BODY_NONE, 0, false);
-    set_timeouts(c->client, timeout, PROXY_BODY_TIMEOUT);
-    if (!(bufferevent_get_enabled(c->client) & EV_READ))
-        bufferevent_enable(c->client, EV_READ);
+    proxy_reader_set_timeouts(&c->client_reader, timeout,
+                              PROXY_BODY_TIMEOUT);
+    proxy_reader_enable(&c->client_reader, true);
     if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
         bufferevent_trigger(c->client, EV_READ,
                             BEV_TRIG_IGNORE_WATERMARKS | BEV_OPT_DEFER_CALLBACKS);
@@ -230,11 +212,15 @@ on_flushed(struct proxy_conn *c)
         proxy_conn_free(c);
         return;
     }
-    shutdown(fd, SHUT_WR);
+    /* A TLS connection keeps its write side: a raw shutdown would cut the
+     * TLS stream, and the client closes after a "Connection: close"
+     * response anyway. */
+    if (!c->listener->tls)
+        shutdown(fd, SHUT_WR);
     c->state = CONN_LINGER;
     evbuffer_drain(in, evbuffer_get_length(in));
-    set_timeouts(c->client, LINGER_TIMEOUT, 0);
-    bufferevent_enable(c->client, EV_READ);
+    proxy_reader_set_timeouts(&c->client_reader, LINGER_TIMEOUT, 0);
+    proxy_reader_enable(&c->client_reader, true);
 }
 
 static const char *
@@ -252,24 +238,32 @@ error_body(int status)
     }
 }
 
-/* Sends an error response generated by Portico. */
+/*
+ * Sends a response generated by Portico. extra is empty or header lines
+ * ending in CRLF. The connection stays open unless the request could not
+ * be parsed or its body is still unread.
+ */
 static void
-respond_error(struct proxy_conn *c, int status, const char *end)
+respond(struct proxy_conn *c, int status, const char *extra,
+        const char *body, const char *end)
 {
-    const char *body = error_body(status);
-    bool keep = status >= 500 && status != 501 && status != 505 &&
-                c->client_keep_alive && c->req_body.done;
-    char head[256];
+    bool parse_error = status == 400 || status == 431 || status == 501 ||
+                       status == 505;
+    bool keep = !parse_error && c->client_keep_alive && c->req_body.done;
+    struct evbuffer *out = bufferevent_get_output(c->client);
     int n;
 
     drop_upstream(c);
-    n = snprintf(head, sizeof head,
-                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
-                 "charset=utf-8\r\nContent-Length: %zu\r\nConnection: %s"
-                 "\r\n\r\n%s",
-                 status, http_reason(status), strlen(body),
-                 keep ? "keep-alive" : "close", body);
-    evbuffer_add(bufferevent_get_output(c->client), head, (size_t)n);
+    n = evbuffer_add_printf(out,
+                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain; "
+                            "charset=utf-8\r\nContent-Length: %zu\r\n%s"
+                            "Connection: %s\r\n\r\n",
+                            status, http_reason(status), strlen(body), extra,
+                            keep ? "keep-alive" : "close");
+    if (!c->is_head) {
+        evbuffer_add(out, body, strlen(body));
+        n += (int)strlen(body);
+    }
     flush_client(c);
     c->status = status;
     c->bytes_sent = (uint64_t)n;
@@ -279,6 +273,12 @@ respond_error(struct proxy_conn *c, int status, const char *end)
         begin_request(c, PROXY_KEEPALIVE_TIMEOUT);
     else
         start_closing(c);
+}
+
+static void
+respond_error(struct proxy_conn *c, int status, const char *end)
+{
+    respond(c, status, "", error_body(status), end);
 }
 
 /* Ends a request whose response already started: the client sees the
@@ -340,9 +340,11 @@ routing_path(struct http_span target)
     return p;
 }
 
-/* Copies the route's upstreams, starting at the round-robin position. */
+/* Copies the route's upstreams, starting at the round-robin position, and
+ * its HTTPS policy. */
 static int
-find_targets(struct proxy_conn *c, const struct http_request *r)
+find_targets(struct proxy_conn *c, const struct http_request *r,
+             enum route_https *https)
 {
     struct http_span path = routing_path(r->target);
     const struct route_table *t = route_read_begin(c->w->rd);
@@ -354,6 +356,10 @@ find_targets(struct proxy_conn *c, const struct http_request *r)
         route_read_end(c->w->rd);
         return -1;
     }
+    *https = rt->policy.https;
+    if (c->listener->tls && rt->policy.hsts != NULL &&
+        strlen(rt->policy.hsts) < sizeof c->hsts)
+        strcpy(c->hsts, rt->policy.hsts);
     start = route_next_upstream(rt);
     c->n_targets = rt->n_upstreams < PROXY_MAX_TRIES ? rt->n_upstreams
                                                      : PROXY_MAX_TRIES;
@@ -406,8 +412,6 @@ rewrite_head(struct proxy_conn *c, const struct http_request *r)
 static void
 note_request(struct proxy_conn *c, const struct http_request *r)
 {
-    if (log_access_enabled())
-        clock_gettime(CLOCK_MONOTONIC, &c->start);
     copy_span(c->method, sizeof c->method, r->method);
     copy_span(c->host, sizeof c->host, r->host);
     copy_span(c->path, sizeof c->path, r->target);
@@ -418,12 +422,92 @@ note_request(struct proxy_conn *c, const struct http_request *r)
     c->websocket = r->websocket;
 }
 
+/* The port in redirects: the configured HTTPS port. */
+static unsigned
+https_port(void)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&cfg.https_listen.sa;
+
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/*
+ * Answers an ACME HTTP-01 request on the HTTP listener for any host, before
+ * routing, so neither a redirect nor an upstream sees it. Returns true
+ * when the request was answered.
+ */
+static bool
+answer_challenge(struct proxy_conn *c, const struct http_request *r,
+                 size_t head_len)
+{
+    char key_authorization[512];
+    struct http_span token;
+    bool found;
+
+    if (c->listener->tls || !proxy_tls_acme_on() ||
+        !proxy_https_challenge_token(r->method, r->target, &token))
+        return false;
+    /* token points into the input buffer, so draining waits for lookup. */
+    found = acme_http01_lookup(token.p, token.len, key_authorization,
+                               sizeof key_authorization) == 0;
+    evbuffer_drain(bufferevent_get_input(c->client), head_len);
+    if (!found) {
+        respond(c, 404, "", "unknown challenge token\n", "acme_challenge");
+        return true;
+    }
+    respond(c, 200, "", key_authorization, "acme_challenge");
+    return true;
+}
+
+/* Redirects or rejects the request as its route's policy says. Returns
+ * true when the request was answered. */
+static bool
+apply_https_policy(struct proxy_conn *c, const struct http_request *r,
+                   enum route_https https, size_t head_len)
+{
+    bool https_on = cfg.https_listen.len > 0;
+    bool has_cert = false;
+    char host[256];
+    char extra[1200];
+    int host_len = route_normalize_host(r->host.p, r->host.len, host,
+                                        sizeof host - 1);
+    ssize_t n;
+
+    if (host_len < 0)
+        return false;
+    host[host_len] = '\0';
+    if (!c->listener->tls && https == ROUTE_HTTPS_REDIRECT && https_on)
+        has_cert = proxy_tls_has_cert(host);
+    switch (proxy_https_decide(https, c->listener->tls, https_on, has_cert)) {
+    case PROXY_HTTPS_FORWARD:
+        return false;
+    case PROXY_HTTPS_REJECT:
+        evbuffer_drain(bufferevent_get_input(c->client), head_len);
+        respond_error(c, 503, c->listener->tls ? "https_off" : "http_off");
+        return true;
+    case PROXY_HTTPS_REDIRECT:
+        break;
+    }
+    memcpy(extra, "Location: ", 10);
+    n = proxy_https_location(extra + 10, sizeof extra - 12, host, r->target,
+                             https_port());
+    if (n < 0)
+        return false;
+    memcpy(extra + 10 + n, "\r\n", 3);
+    evbuffer_drain(bufferevent_get_input(c->client), head_len);
+    respond(c, 301, extra, "moved to HTTPS\n", "https_redirect");
+    return true;
+}
+
 static void
 read_head(struct proxy_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->client);
     size_t len = evbuffer_get_length(in);
     struct http_request *r = &c->w->req;
+    enum route_https https;
     ssize_t n;
     const char *p;
 
@@ -437,8 +521,7 @@ read_head(struct proxy_conn *c)
         n = -431;
     if (n == 0)
         return;
-    if (log_access_enabled())
-        clock_gettime(CLOCK_MONOTONIC, &c->start);
+    clock_gettime(CLOCK_MONOTONIC, &c->start);
     if (n < 0) {
         respond_error(c, (int)-n, "bad_request");
         return;
@@ -452,11 +535,15 @@ read_head(struct proxy_conn *c)
     }
     proxy_body_init(&c->req_body, r->body, r->content_length,
                     r->body == HTTP_BODY_CHUNKED);
-    if (find_targets(c, r) < 0) {
+    if (answer_challenge(c, r, (size_t)n))
+        return;
+    if (find_targets(c, r, &https) < 0) {
         evbuffer_drain(in, (size_t)n);
         respond_error(c, 503, "no_route");
         return;
     }
+    if (apply_https_policy(c, r, https, (size_t)n))
+        return;
     if (rewrite_head(c, r) < 0) {
         evbuffer_drain(in, (size_t)n);
         respond_error(c, 431, "bad_request");
@@ -465,8 +552,9 @@ read_head(struct proxy_conn *c)
     evbuffer_drain(in, (size_t)n);
     /* Reading stays enabled so a closing client is noticed, but without a
      * read timeout once the body is in: a download can take hours. */
-    set_timeouts(c->client, c->req_body.done ? 0 : PROXY_BODY_TIMEOUT,
-                 PROXY_BODY_TIMEOUT);
+    proxy_reader_set_timeouts(&c->client_reader,
+                              c->req_body.done ? 0 : PROXY_BODY_TIMEOUT,
+                              PROXY_BODY_TIMEOUT);
     connect_upstream(c, true);
 }
 
@@ -489,10 +577,11 @@ forward_request_body(struct proxy_conn *c)
         return;
     }
     if (rc == 1) {
-        set_timeouts(c->client, 0, PROXY_BODY_TIMEOUT);
-        set_timeouts(c->up->bev, PROXY_RESPONSE_TIMEOUT, PROXY_BODY_TIMEOUT);
+        proxy_reader_set_timeouts(&c->client_reader, 0, PROXY_BODY_TIMEOUT);
+        proxy_reader_set_timeouts(&c->up->reader, PROXY_RESPONSE_TIMEOUT,
+                                  PROXY_BODY_TIMEOUT);
     } else if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
-        bufferevent_disable(c->client, EV_READ);
+        proxy_reader_enable(&c->client_reader, false);
         c->client_paused = true;
     }
 }
@@ -506,9 +595,10 @@ send_head(struct proxy_conn *c)
     c->state = CONN_FORWARD;
     evbuffer_add(bufferevent_get_output(up), c->head, c->head_len);
     /* The response timeout starts once the whole request is sent. */
-    set_timeouts(up, c->req_body.done ? PROXY_RESPONSE_TIMEOUT : 0,
-                 PROXY_BODY_TIMEOUT);
-    bufferevent_enable(up, EV_READ);
+    proxy_reader_set_timeouts(&c->up->reader,
+                              c->req_body.done ? PROXY_RESPONSE_TIMEOUT : 0,
+                              PROXY_BODY_TIMEOUT);
+    proxy_reader_enable(&c->up->reader, true);
     if (!c->req_body.done)
         forward_request_body(c);
     else
@@ -559,6 +649,7 @@ connect_upstream(struct proxy_conn *c, bool use_pool)
             return;
         }
         proxy_upstream_down(t, strerror(errno));
+        metrics_upstream_connect_failed(c->w->id);
     }
     c->target = 0;
     respond_error(c, 502, "connect_failed");
@@ -593,6 +684,7 @@ on_connect_result(struct proxy_conn *c, short what)
         return;
     }
     proxy_upstream_down(t, describe_error(c->up->bev, what, buf, sizeof buf));
+    metrics_upstream_connect_failed(c->w->id);
     drop_upstream(c);
     c->target++;
     connect_upstream(c, true);
@@ -617,10 +709,12 @@ start_tunnel(struct proxy_conn *c)
 {
     c->state = CONN_TUNNEL;
     c->req_body.done = true;
-    set_timeouts(c->client, PROXY_TUNNEL_TIMEOUT, PROXY_TUNNEL_TIMEOUT);
-    set_timeouts(c->up->bev, PROXY_TUNNEL_TIMEOUT, PROXY_TUNNEL_TIMEOUT);
-    bufferevent_enable(c->client, EV_READ);
-    bufferevent_enable(c->up->bev, EV_READ);
+    proxy_reader_set_timeouts(&c->client_reader, PROXY_TUNNEL_TIMEOUT,
+                              PROXY_TUNNEL_TIMEOUT);
+    proxy_reader_set_timeouts(&c->up->reader, PROXY_TUNNEL_TIMEOUT,
+                              PROXY_TUNNEL_TIMEOUT);
+    proxy_reader_enable(&c->client_reader, true);
+    proxy_reader_enable(&c->up->reader, true);
 }
 
 /* Chooses the response framing towards the client and writes the head. */
@@ -644,11 +738,12 @@ send_response_head(struct proxy_conn *c, const struct http_response *r)
          * 401 after Expect), so forwarding stops and the client connection
          * closes after the response. */
         c->close_after = true;
-        bufferevent_disable(c->client, EV_READ);
+        proxy_reader_enable(&c->client_reader, false);
         c->client_paused = false;
     }
     rw.keep_alive = c->client_keep_alive && !c->close_after;
     rw.upgrade = r->upgrade;
+    rw.hsts = c->hsts[0] ? c->hsts : NULL;
     n = proxy_rewrite_response(c->w->out_head, PROXY_MAX_OUT_HEAD, r, &rw);
     if (n < 0) {
         respond_error(c, 502, "bad_response");
@@ -701,7 +796,7 @@ forward_response_body(struct proxy_conn *c)
     } else if (c->up_eof) {
         finish_response(c, false);
     } else if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
-        bufferevent_disable(c->up->bev, EV_READ);
+        proxy_reader_enable(&c->up->reader, false);
         c->up_paused = true;
     }
 }
@@ -752,7 +847,8 @@ read_response_head(struct proxy_conn *c)
             return;
         }
         c->state = CONN_RESPONSE;
-        set_timeouts(c->up->bev, PROXY_BODY_TIMEOUT, PROXY_BODY_TIMEOUT);
+        proxy_reader_set_timeouts(&c->up->reader, PROXY_BODY_TIMEOUT,
+                                  PROXY_BODY_TIMEOUT);
         forward_response_body(c);
         return;
     }
@@ -760,15 +856,15 @@ read_response_head(struct proxy_conn *c)
 
 /* Moves tunnel bytes from one side to the other with backpressure. */
 static void
-relay(struct bufferevent *from, struct bufferevent *to, bool raw,
+relay(struct proxy_reader *from, struct bufferevent *to, bool raw,
       bool *paused)
 {
     struct evbuffer *out = bufferevent_get_output(to);
 
-    evbuffer_add_buffer(out, bufferevent_get_input(from));
+    evbuffer_add_buffer(out, bufferevent_get_input(from->bev));
     flush_output(to, raw);
     if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
-        bufferevent_disable(from, EV_READ);
+        proxy_reader_enable(from, false);
         *paused = true;
     }
 }
@@ -778,7 +874,6 @@ on_client_read(struct bufferevent *bev, void *arg)
 {
     struct proxy_conn *c = arg;
 
-    read_more(bev, !c->listener->tls);
     switch (c->state) {
     case CONN_READ_HEAD:
         read_head(c);
@@ -788,7 +883,8 @@ on_client_read(struct bufferevent *bev, void *arg)
             forward_request_body(c);
         break;
     case CONN_TUNNEL:
-        relay(c->client, c->up->bev, !c->up->tls, &c->client_paused);
+        relay(&c->client_reader, c->up->bev, !c->up->tls,
+              &c->client_paused);
         break;
     case CONN_CLOSING:
     case CONN_LINGER:
@@ -816,11 +912,12 @@ on_client_write(struct bufferevent *bev, void *arg)
         evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_LOW_WATER)
         return;
     c->up_paused = false;
-    bufferevent_enable(c->up->bev, EV_READ);
+    proxy_reader_enable(&c->up->reader, true);
     if (c->state == CONN_RESPONSE)
         forward_response_body(c);
     else if (c->state == CONN_TUNNEL)
-        relay(c->up->bev, c->client, !c->listener->tls, &c->up_paused);
+        relay(&c->up->reader, c->client, !c->listener->tls,
+              &c->up_paused);
 }
 
 static void
@@ -828,8 +925,20 @@ on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct proxy_conn *c = arg;
 
+    /* A TLS listener's bufferevent reports the finished handshake. */
+    if (what & BEV_EVENT_CONNECTED) {
+        metrics_tls_handshake(c->w->id, true);
+        return;
+    }
     switch (c->state) {
     case CONN_READ_HEAD:
+        if (c->listener->tls && (what & BEV_EVENT_ERROR))
+            log_tls_failure(c, bev, what);
+        if (c->listener->tls && (what & BEV_EVENT_ERROR) &&
+            !SSL_is_init_finished(bufferevent_openssl_get_ssl(bev)))
+            metrics_tls_handshake(c->w->id, false);
+        proxy_conn_free(c);
+        return;
     case CONN_CLOSING:
     case CONN_LINGER:
         proxy_conn_free(c);
@@ -855,7 +964,6 @@ on_up_read(struct bufferevent *bev, void *arg)
 {
     struct proxy_conn *c = arg;
 
-    read_more(bev, !c->up->tls);
     switch (c->state) {
     case CONN_FORWARD:
         read_response_head(c);
@@ -864,7 +972,8 @@ on_up_read(struct bufferevent *bev, void *arg)
         forward_response_body(c);
         break;
     case CONN_TUNNEL:
-        relay(c->up->bev, c->client, !c->listener->tls, &c->up_paused);
+        relay(&c->up->reader, c->client, !c->listener->tls,
+              &c->up_paused);
         break;
     default:
         break;
@@ -880,9 +989,10 @@ on_up_write(struct bufferevent *bev, void *arg)
         evbuffer_get_length(bufferevent_get_output(bev)) > PROXY_LOW_WATER)
         return;
     c->client_paused = false;
-    bufferevent_enable(c->client, EV_READ);
+    proxy_reader_enable(&c->client_reader, true);
     if (c->state == CONN_TUNNEL)
-        relay(c->client, c->up->bev, !c->up->tls, &c->client_paused);
+        relay(&c->client_reader, c->up->bev, !c->up->tls,
+              &c->client_paused);
     else if (!c->req_body.done)
         forward_request_body(c);
 }
@@ -955,6 +1065,46 @@ on_up_event(struct bufferevent *bev, short what, void *arg)
     on_up_closed(c, what);
 }
 
+/* Wraps an accepted HTTPS connection; the handshake runs on first use. */
+static struct bufferevent *
+open_client_tls(struct proxy_conn *c, evutil_socket_t fd)
+{
+    SSL *ssl = proxy_tls_new_ssl(c);
+    struct bufferevent *bev;
+
+    if (ssl == NULL)
+        return NULL;
+    bev = bufferevent_openssl_socket_new(c->w->base, fd, ssl,
+                                         BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* A client closing without close_notify ends the connection like a
+     * plain EOF, as with any HTTP/1.1 client that reads to the end. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* Logs why a TLS connection failed before its first request, at debug
+ * level: scanners and clients that reject the certificate do this all day. */
+static void
+log_tls_failure(struct proxy_conn *c, struct bufferevent *bev, short what)
+{
+    unsigned long e;
+    char buf[256] = "";
+
+    /* libevent also queues bare SSL_get_error codes, which have no
+     * library; only OpenSSL's own errors say what went wrong. */
+    while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        if (ERR_GET_LIB(e) != 0)
+            ERR_error_string_n(e, buf, sizeof buf);
+    if (buf[0] != '\0' && !(what & BEV_EVENT_EOF))
+        log_debug("tls", "TLS connection failed", "client=%s error=%s",
+                  c->client_ip, buf);
+}
+
 void
 proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
                evutil_socket_t fd, const struct sockaddr *sa)
@@ -973,13 +1123,18 @@ proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
     else
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
                   c->client_ip, sizeof c->client_ip);
-    /* An HTTPS listener will wrap fd in bufferevent_openssl here. */
-    c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (l->tls)
+        c->client = open_client_tls(c, fd);
+    else
+        c->client = bufferevent_socket_new(w->base, fd,
+                                           BEV_OPT_CLOSE_ON_FREE);
     if (c->client == NULL) {
         evutil_closesocket(fd);
         free(c);
         return;
     }
+    metrics_connection_open(w->id);
+    proxy_reader_init(&c->client_reader, c->client, !l->tls);
     set_nodelay(c->client);
     bufferevent_set_max_single_read(c->client, PROXY_IO_CHUNK);
     bufferevent_set_max_single_write(c->client, PROXY_IO_CHUNK);
@@ -987,7 +1142,7 @@ proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
                       on_client_event, c);
     bufferevent_setwatermark(c->client, EV_WRITE, PROXY_LOW_WATER, 0);
     /* Pipelined requests wait in the input buffer up to this much. */
-    bufferevent_setwatermark(c->client, EV_READ, 0, PROXY_HIGH_WATER);
+    proxy_reader_set_high_water(&c->client_reader, PROXY_HIGH_WATER);
     LIST_INSERT_HEAD(&w->conns, c, link);
     begin_request(c, PROXY_HEAD_TIMEOUT);
 }

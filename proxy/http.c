@@ -932,11 +932,9 @@ http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
 }
 
 bool
-http_span_eq(struct http_span s, const char *lit)
+http_equal_nocase(const char *a, const char *b, size_t n)
 {
-    size_t n = strlen(lit);
-
-    return s.len == n && equal_nocase(s.p, lit, n);
+    return equal_nocase(a, b, n);
 }
 
 const struct http_header *

@@ -118,7 +118,17 @@ ssize_t http_chunked_step(struct http_chunked *c, const char *buf, size_t len,
                           size_t *data_off, size_t *data_len);
 
 /* Case-insensitive comparisons of a span with a C string. */
-bool http_span_eq(struct http_span s, const char *lit);
+bool http_equal_nocase(const char *a, const char *b, size_t n);
+
+/* Inline, so the length of a literal is known at compile time and most
+ * header names are rejected on their length alone. */
+static inline bool
+http_span_eq(struct http_span s, const char *lit)
+{
+    size_t n = __builtin_strlen(lit);
+
+    return s.len == n && http_equal_nocase(s.p, lit, n);
+}
 /* Finds a header by name (case-insensitive), or NULL. */
 const struct http_header *http_find_header(const struct http_header *h,
                                            size_t n, const char *name);

@@ -4,6 +4,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -24,11 +25,12 @@
 /* Reading one side stops while the other side's output buffer contains
  * more than PROXY_HIGH_WATER bytes, and resumes below PROXY_LOW_WATER. */
 #define PROXY_HIGH_WATER (256 * 1024)
-/* Bytes moved per read(2) or write(2). libevent 2.1 reads 4 KiB at a time
- * by default, which costs four system calls for a 16 KiB response. */
+/* Maximum bytes per write(2), and per read of a TLS bufferevent. */
 #define PROXY_IO_CHUNK (64 * 1024)
-/* libevent 2.1's fixed maximum per read(2) on a socket bufferevent. */
-#define LIBEVENT_MAX_READ 4096
+/* Bytes asked of one read(2) on a plain socket: a 16 KiB response with its
+ * head in one call. Kept under 32 KiB so that the evbuffer chain libevent
+ * allocates for it, header included, fits a 32 KiB allocation. */
+#define PROXY_READ_CHUNK (32 * 1024 - 512)
 #define PROXY_LOW_WATER (64 * 1024)
 /* Upstreams of one route tried per request before 502. */
 #define PROXY_MAX_TRIES 8
@@ -68,9 +70,32 @@ struct proxy_target {
 
 struct proxy_bucket;
 
+/*
+ * The read side of a bufferevent. On a plain socket Portico reads by
+ * itself, because libevent 2.1 calls ioctl(FIONREAD) before every read(2)
+ * and reads at most 4 KiB. The bufferevent's EV_READ then stays disabled,
+ * so reading must be switched and timed only through proxy_reader_*. A TLS
+ * bufferevent (raw false) reads through libevent as usual. Either way the
+ * callbacks set with bufferevent_setcb run as libevent runs them: on end of
+ * file, error or read timeout, reading is disabled and the event callback
+ * gets BEV_EVENT_READING with BEV_EVENT_EOF, _ERROR or _TIMEOUT.
+ */
+struct proxy_reader {
+    struct bufferevent *bev;
+    struct event *ev; /* the socket's read event, created on first enable */
+    struct evbuffer_cb_entry *drain_cb; /* set while reading is suspended */
+    size_t high_water; /* input length that suspends reading; 0 for none */
+    int read_timeout;  /* seconds, 0 for none */
+    int write_timeout; /* seconds, 0 for none, -1 before the first set */
+    bool raw;
+    bool enabled;
+    bool suspended;
+};
+
 /* A connection to an upstream, owned by a request or idle in the pool. */
 struct proxy_upconn {
     struct bufferevent *bev;
+    struct proxy_reader reader;
     struct proxy_worker *w;
     struct proxy_bucket *bucket; /* non-NULL while idle in the pool */
     TAILQ_ENTRY(proxy_upconn) idle_link;
@@ -112,8 +137,9 @@ enum conn_state {
 
 struct proxy_listener {
     struct evconnlistener *ev;
+    struct proxy_worker *w;
     unsigned port;
-    const char *proto; /* "http"; "https" with a TLS listener later */
+    const char *proto; /* "http" or "https" */
     bool tls;
 };
 
@@ -121,6 +147,7 @@ struct proxy_worker {
     int id;
     struct event_base *base;
     struct proxy_listener http;
+    struct proxy_listener https; /* ev NULL when HTTPS is off */
     pthread_t thread;
     int stop_pipe[2];
     struct event *stop_ev;
@@ -137,6 +164,7 @@ struct proxy_conn {
     struct proxy_worker *w;
     LIST_ENTRY(proxy_conn) link;
     struct bufferevent *client;
+    struct proxy_reader client_reader;
     struct proxy_upconn *up;
     enum conn_state state;
     const struct proxy_listener *listener;
@@ -166,6 +194,7 @@ struct proxy_conn {
     size_t n_targets;
     size_t target; /* index of the target in use */
     int status;
+    char hsts[256]; /* Strict-Transport-Security to add over HTTPS, or "" */
     uint64_t bytes_sent;
     struct timespec start;
     const char *end;
@@ -191,6 +220,65 @@ void proxy_body_init(struct proxy_body *b, enum http_body in,
 int proxy_body_move(struct proxy_body *b, struct evbuffer *src,
                     struct evbuffer *dst);
 void proxy_body_end(struct proxy_body *b, struct evbuffer *dst);
+void proxy_reader_init(struct proxy_reader *r, struct bufferevent *bev,
+                       bool raw);
+void proxy_reader_free(struct proxy_reader *r);
+void proxy_reader_set_high_water(struct proxy_reader *r, size_t high);
+void proxy_reader_enable(struct proxy_reader *r, bool on);
+/* Sets the read and write timeouts in seconds, 0 for none. */
+void proxy_reader_set_timeouts(struct proxy_reader *r, int read_s,
+                               int write_s);
+
+/* tls.c: the HTTPS listener's contexts (all inactive when HTTPS is off). */
+int proxy_tls_server_init(void);
+void proxy_tls_server_free(void);
+/* Returns an SSL for an accepted connection, with conn as its app data. */
+SSL *proxy_tls_new_ssl(void *conn);
+/* Applies the protocol range, ciphers, ALPN and ticket keys of the HTTPS
+ * listener to a context that serves certificates. */
+void proxy_tls_setup_ctx(SSL_CTX *ctx);
+/* Loads a certificate (with any chain after it), optional extra chain and
+ * key into a new set-up context. Returns NULL with the file and reason
+ * written to error. */
+SSL_CTX *proxy_tls_load_ctx(const char *cert_file, const char *key_file,
+                            const char *chain_file, char *error, size_t cap);
+int proxy_tls_add_chain(SSL_CTX *ctx, const char *path);
+int proxy_tls_parse_sni(const unsigned char *p, size_t len, char *name,
+                        size_t cap);
+bool proxy_tls_alpn_offers(const unsigned char *p, size_t len,
+                           const char *proto);
+/* Is there a --certs-dir or ACME certificate for exactly this name (or an
+ * ACME wildcard covering it)? The default certificate does not count. */
+bool proxy_tls_has_cert(const char *name);
+/* Does the proxy answer ACME challenges (HTTPS on and ACME not off)? */
+bool proxy_tls_acme_on(void);
+
+/* certs.c */
+int proxy_certs_start(const char *dir);
+void proxy_certs_stop(void);
+/* Returns a referenced context for exactly name, or NULL. */
+SSL_CTX *proxy_certs_get(const char *name);
+/* Writes the lower-case host of "<host>.crt" to host. Returns 0, or -1 for
+ * any other file name and for nginx-proxy's "default.crt". */
+int proxy_certs_host_from_file(const char *file, char *host, size_t cap);
+
+/* https.c */
+enum proxy_https_action {
+    PROXY_HTTPS_FORWARD,  /* proxy the request */
+    PROXY_HTTPS_REDIRECT, /* 301 to the same target over HTTPS */
+    PROXY_HTTPS_REJECT,   /* 503: the route is not served on this listener */
+};
+
+/* Finds the token of an ACME HTTP-01 request (GET or HEAD of
+ * /.well-known/acme-challenge/<token>). */
+bool proxy_https_challenge_token(struct http_span method,
+                                 struct http_span target,
+                                 struct http_span *token);
+enum proxy_https_action proxy_https_decide(enum route_https policy,
+                                           bool over_tls, bool https_on,
+                                           bool has_cert);
+ssize_t proxy_https_location(char *out, size_t cap, const char *host,
+                             struct http_span target, unsigned port);
 
 /* conn.c */
 void proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,

@@ -92,7 +92,6 @@ proxy_upconn_connect(struct proxy_worker *w, const struct proxy_target *t,
                      const char *sni)
 {
     struct proxy_upconn *u = calloc(1, sizeof *u);
-    struct timeval tv = {PROXY_CONNECT_TIMEOUT, 0};
 
     if (u == NULL)
         return NULL;
@@ -106,9 +105,10 @@ proxy_upconn_connect(struct proxy_worker *w, const struct proxy_target *t,
         u->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (u->bev == NULL)
         goto fail;
+    proxy_reader_init(&u->reader, u->bev, !t->tls);
     bufferevent_set_max_single_read(u->bev, PROXY_IO_CHUNK);
     bufferevent_set_max_single_write(u->bev, PROXY_IO_CHUNK);
-    bufferevent_set_timeouts(u->bev, NULL, &tv);
+    proxy_reader_set_timeouts(&u->reader, 0, PROXY_CONNECT_TIMEOUT);
     if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&t->addr,
                                    (int)t->addrlen) < 0)
         goto fail;
@@ -130,6 +130,7 @@ proxy_upconn_free(struct proxy_upconn *u)
         TAILQ_REMOVE(&u->bucket->idle, u, idle_link);
         u->bucket->n_idle--;
     }
+    proxy_reader_free(&u->reader);
     bufferevent_free(u->bev);
     free(u);
 }
@@ -189,7 +190,6 @@ proxy_pool_put(struct proxy_upconn *u)
 {
     struct proxy_bucket *b = find_bucket(u->w, &u->addr, u->addrlen, u->tls,
                                          true);
-    struct timeval tv = {PROXY_POOL_IDLE_TIMEOUT, 0};
 
     if (b == NULL || b->n_idle >= PROXY_POOL_MAX_IDLE ||
         evbuffer_get_length(bufferevent_get_input(u->bev)) > 0) {
@@ -198,8 +198,8 @@ proxy_pool_put(struct proxy_upconn *u)
     }
     bufferevent_setcb(u->bev, on_idle_read, NULL, on_idle_event, u);
     bufferevent_setwatermark(u->bev, EV_READ, 0, 0);
-    bufferevent_set_timeouts(u->bev, &tv, NULL);
-    bufferevent_enable(u->bev, EV_READ);
+    proxy_reader_set_timeouts(&u->reader, PROXY_POOL_IDLE_TIMEOUT, 0);
+    proxy_reader_enable(&u->reader, true);
     TAILQ_INSERT_TAIL(&b->idle, u, idle_link);
     b->n_idle++;
     u->bucket = b;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <stdatomic.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -32,6 +33,7 @@ static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
 static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void read_head(struct proxy_conn *c);
+static void respond_error(struct proxy_conn *c, int status, const char *end);
 static void connect_upstream(struct proxy_conn *c, bool use_pool);
 static void log_tls_failure(struct proxy_conn *c, struct bufferevent *bev,
                             short what);
@@ -148,6 +150,8 @@ void
 proxy_conn_free(struct proxy_conn *c)
 {
     metrics_connection_close(c->w->id);
+    atomic_fetch_sub(&proxy_n_conns, 1);
+    event_free(c->head_timer);
     drop_upstream(c);
     if (c->listener->tls)
         send_close_notify(c->client);
@@ -158,11 +162,22 @@ proxy_conn_free(struct proxy_conn *c)
     free(c);
 }
 
-/* Resets the per-request state and waits for the next request head. */
+static void
+arm_head_timer(struct proxy_conn *c, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+
+    event_add(c->head_timer, &tv);
+}
+
+/* Resets the per-request state and waits for the next request head;
+ * timeout is the keep-alive or header timeout in seconds. */
 static void
 begin_request(struct proxy_conn *c, int timeout)
 {
     c->state = CONN_READ_HEAD;
+    c->head_started = false;
+    c->connect_timed_out = false;
     c->method[0] = c->host[0] = c->path[0] = '\0';
     c->client_keep_alive = false;
     c->close_after = false;
@@ -176,8 +191,10 @@ begin_request(struct proxy_conn *c, int timeout)
     c->end = NULL;
     proxy_body_init(&c->req_body, HTTP_BODY_NONE, 0, false);
     proxy_body_init(&c->resp_body, HTTP_BODY_NONE, 0, false);
-    proxy_reader_set_timeouts(&c->client_reader, timeout,
-                              PROXY_BODY_TIMEOUT);
+    /* The head timer, not the read timeout, limits the wait: a read
+     * timeout restarts with every byte a slow client sends. */
+    proxy_reader_set_timeouts(&c->client_reader, 0, PROXY_BODY_TIMEOUT);
+    arm_head_timer(c, timeout);
     proxy_reader_enable(&c->client_reader, true);
     if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
         bufferevent_trigger(c->client, EV_READ,
@@ -228,6 +245,8 @@ error_body(int status)
 {
     switch (status) {
     case 400: return "bad request\n";
+    case 408: return "request head timed out\n";
+    case 413: return "request body too large\n";
     case 431: return "request header fields too large\n";
     case 501: return "transfer coding not implemented\n";
     case 502: return "no upstream answered\n";
@@ -247,9 +266,10 @@ static void
 respond(struct proxy_conn *c, int status, const char *extra,
         const char *body, const char *end)
 {
-    bool parse_error = status == 400 || status == 431 || status == 501 ||
-                       status == 505;
-    bool keep = !parse_error && c->client_keep_alive && c->req_body.done;
+    bool parse_error = status == 400 || status == 408 || status == 431 ||
+                       status == 501 || status == 505;
+    bool keep = !parse_error && c->client_keep_alive && c->req_body.done &&
+                !c->w->draining;
     struct evbuffer *out = bufferevent_get_output(c->client);
     int n;
 
@@ -270,7 +290,7 @@ respond(struct proxy_conn *c, int status, const char *extra,
     c->end = end;
     log_request(c);
     if (keep)
-        begin_request(c, PROXY_KEEPALIVE_TIMEOUT);
+        begin_request(c, cfg.keepalive_timeout);
     else
         start_closing(c);
 }
@@ -386,6 +406,8 @@ rewrite_head(struct proxy_conn *c, const struct http_request *r)
         .body = r->body == HTTP_BODY_UNTIL_CLOSE ? HTTP_BODY_NONE : r->body,
         .content_length = r->content_length,
         .websocket = c->websocket,
+        .trusted = cfg_cidr_match(cfg.trusted_proxies, cfg.n_trusted_proxies,
+                                  c->client_ip),
     };
     ssize_t n;
 
@@ -507,27 +529,44 @@ read_head(struct proxy_conn *c)
     struct evbuffer *in = bufferevent_get_input(c->client);
     size_t len = evbuffer_get_length(in);
     struct http_request *r = &c->w->req;
+    size_t max_head = (size_t)cfg.max_header_size;
     enum route_https https;
     ssize_t n;
     const char *p;
 
     if (len == 0)
         return;
-    if (len > PROXY_MAX_HEAD + 4)
-        len = PROXY_MAX_HEAD + 4;
+    if (!c->head_started) {
+        c->head_started = true;
+        c->requests++;
+        if (c->requests > 1)
+            arm_head_timer(c, cfg.header_timeout);
+    }
+    if (len > max_head + 4)
+        len = max_head + 4;
     p = (const char *)evbuffer_pullup(in, (ssize_t)len);
-    n = http_parse_request(p, len, PROXY_MAX_HEAD, r);
-    if (n == 0 && len > PROXY_MAX_HEAD)
+    n = http_parse_request(p, len, max_head, r);
+    if (n == 0 && len > max_head)
         n = -431;
     if (n == 0)
         return;
+    event_del(c->head_timer);
     clock_gettime(CLOCK_MONOTONIC, &c->start);
+    if (n > 0 && r->n_headers > (size_t)cfg.max_headers)
+        n = -431;
     if (n < 0) {
         respond_error(c, (int)-n, "bad_request");
         return;
     }
 
     note_request(c, r);
+    if (cfg.max_body_size > 0 && r->body == HTTP_BODY_LENGTH &&
+        r->content_length > (uint64_t)cfg.max_body_size) {
+        evbuffer_drain(in, (size_t)n);
+        proxy_body_init(&c->req_body, r->body, r->content_length, false);
+        respond_error(c, 413, "body_too_large");
+        return;
+    }
     if (r->host.len == 0) {
         evbuffer_drain(in, (size_t)n);
         respond_error(c, 400, "bad_request");
@@ -558,6 +597,14 @@ read_head(struct proxy_conn *c)
     connect_upstream(c, true);
 }
 
+/* Is the request body, counted as it streams, over --max-body-size? */
+static bool
+body_too_large(const struct proxy_conn *c)
+{
+    return cfg.max_body_size > 0 &&
+           c->req_body.bytes_in > (uint64_t)cfg.max_body_size;
+}
+
 /* Moves request body bytes upstream, pausing the client when the
  * upstream's output is full. */
 static void
@@ -567,6 +614,20 @@ forward_request_body(struct proxy_conn *c)
     int rc = proxy_body_move(&c->req_body, bufferevent_get_input(c->client),
                              out);
 
+    if (rc >= 0 && body_too_large(c)) {
+        /* Checked before the flush, so that the bytes of this read, the
+         * end of the body among them, stay in the output that is dropped
+         * with the upstream connection. */
+        log_info("proxy", "request body too large",
+                 "client=%s host=%s limit=%lld", c->client_ip, c->host,
+                 cfg.max_body_size);
+        c->client_keep_alive = false;
+        if (c->status == 0)
+            respond_error(c, 413, "body_too_large");
+        else
+            abort_request(c, "body_too_large");
+        return;
+    }
     flush_upstream(c);
     if (rc < 0) {
         if (c->state == CONN_FORWARD) {
@@ -578,7 +639,8 @@ forward_request_body(struct proxy_conn *c)
     }
     if (rc == 1) {
         proxy_reader_set_timeouts(&c->client_reader, 0, PROXY_BODY_TIMEOUT);
-        proxy_reader_set_timeouts(&c->up->reader, PROXY_RESPONSE_TIMEOUT,
+        proxy_reader_set_timeouts(&c->up->reader,
+                                  cfg.upstream_response_timeout,
                                   PROXY_BODY_TIMEOUT);
     } else if (evbuffer_get_length(out) > PROXY_HIGH_WATER) {
         proxy_reader_enable(&c->client_reader, false);
@@ -596,7 +658,8 @@ send_head(struct proxy_conn *c)
     evbuffer_add(bufferevent_get_output(up), c->head, c->head_len);
     /* The response timeout starts once the whole request is sent. */
     proxy_reader_set_timeouts(&c->up->reader,
-                              c->req_body.done ? PROXY_RESPONSE_TIMEOUT : 0,
+                              c->req_body.done ? cfg.upstream_response_timeout
+                                               : 0,
                               PROXY_BODY_TIMEOUT);
     proxy_reader_enable(&c->up->reader, true);
     if (!c->req_body.done)
@@ -652,7 +715,10 @@ connect_upstream(struct proxy_conn *c, bool use_pool)
         metrics_upstream_connect_failed(c->w->id);
     }
     c->target = 0;
-    respond_error(c, 502, "connect_failed");
+    if (c->connect_timed_out)
+        respond_error(c, 504, "connect_timeout");
+    else
+        respond_error(c, 502, "connect_failed");
 }
 
 static const char *
@@ -683,6 +749,7 @@ on_connect_result(struct proxy_conn *c, short what)
         send_head(c);
         return;
     }
+    c->connect_timed_out = (what & BEV_EVENT_TIMEOUT) != 0;
     proxy_upstream_down(t, describe_error(c->up->bev, what, buf, sizeof buf));
     metrics_upstream_connect_failed(c->w->id);
     drop_upstream(c);
@@ -709,10 +776,10 @@ start_tunnel(struct proxy_conn *c)
 {
     c->state = CONN_TUNNEL;
     c->req_body.done = true;
-    proxy_reader_set_timeouts(&c->client_reader, PROXY_TUNNEL_TIMEOUT,
-                              PROXY_TUNNEL_TIMEOUT);
-    proxy_reader_set_timeouts(&c->up->reader, PROXY_TUNNEL_TIMEOUT,
-                              PROXY_TUNNEL_TIMEOUT);
+    proxy_reader_set_timeouts(&c->client_reader, cfg.tunnel_timeout,
+                              cfg.tunnel_timeout);
+    proxy_reader_set_timeouts(&c->up->reader, cfg.tunnel_timeout,
+                              cfg.tunnel_timeout);
     proxy_reader_enable(&c->client_reader, true);
     proxy_reader_enable(&c->up->reader, true);
 }
@@ -741,6 +808,8 @@ send_response_head(struct proxy_conn *c, const struct http_response *r)
         proxy_reader_enable(&c->client_reader, false);
         c->client_paused = false;
     }
+    if (c->w->draining)
+        c->close_after = true;
     rw.keep_alive = c->client_keep_alive && !c->close_after;
     rw.upgrade = r->upgrade;
     rw.hsts = c->hsts[0] ? c->hsts : NULL;
@@ -770,10 +839,10 @@ finish_response(struct proxy_conn *c, bool up_keep)
     else
         proxy_upconn_free(u);
     log_request(c);
-    if (c->close_after || !c->client_keep_alive)
+    if (c->close_after || !c->client_keep_alive || c->w->draining)
         start_closing(c);
     else
-        begin_request(c, PROXY_KEEPALIVE_TIMEOUT);
+        begin_request(c, cfg.keepalive_timeout);
 }
 
 static void
@@ -847,7 +916,8 @@ read_response_head(struct proxy_conn *c)
             return;
         }
         c->state = CONN_RESPONSE;
-        proxy_reader_set_timeouts(&c->up->reader, PROXY_BODY_TIMEOUT,
+        proxy_reader_set_timeouts(&c->up->reader,
+                                  cfg.upstream_response_timeout,
                                   PROXY_BODY_TIMEOUT);
         forward_response_body(c);
         return;
@@ -945,6 +1015,9 @@ on_client_event(struct bufferevent *bev, short what, void *arg)
         return;
     case CONN_TUNNEL:
         c->end = (what & BEV_EVENT_TIMEOUT) ? "tunnel_timeout" : "ok";
+        if (what & BEV_EVENT_TIMEOUT)
+            log_info("proxy", "tunnel timed out", "client=%s host=%s",
+                     c->client_ip, c->host);
         log_request(c);
         proxy_conn_free(c);
         return;
@@ -1021,8 +1094,9 @@ on_up_closed(struct proxy_conn *c, short what)
     switch (c->state) {
     case CONN_FORWARD:
         if (what & BEV_EVENT_TIMEOUT) {
-            log_warn("proxy", "upstream timed out", "upstream=%s host=%s",
-                     c->targets[c->target].addr_text, c->host);
+            log_warn("proxy", "upstream timed out",
+                     "upstream=%s client=%s host=%s",
+                     c->targets[c->target].addr_text, c->client_ip, c->host);
             respond_error(c, 504, "upstream_timeout");
         } else if (!retry_fresh(c)) {
             respond_error(c, 502, "upstream_closed");
@@ -1043,6 +1117,9 @@ on_up_closed(struct proxy_conn *c, short what)
         evbuffer_add_buffer(bufferevent_get_output(c->client),
                             bufferevent_get_input(c->up->bev));
         c->end = (what & BEV_EVENT_TIMEOUT) ? "tunnel_timeout" : "ok";
+        if (what & BEV_EVENT_TIMEOUT)
+            log_info("proxy", "tunnel timed out", "client=%s host=%s",
+                     c->client_ip, c->host);
         log_request(c);
         start_closing(c);
         break;
@@ -1105,6 +1182,38 @@ log_tls_failure(struct proxy_conn *c, struct bufferevent *bev, short what)
                   c->client_ip, buf);
 }
 
+/*
+ * Ends the wait for a request head: 408 when part of a head arrived (a
+ * slow client), a silent close for an idle connection.
+ */
+static void
+on_head_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy_conn *c = arg;
+
+    if (c->state != CONN_READ_HEAD)
+        return;
+    if (!c->head_started) {
+        log_debug("proxy", "idle client connection closed", "client=%s",
+                  c->client_ip);
+        proxy_conn_free(c);
+        return;
+    }
+    log_info("proxy", "client request head timed out", "client=%s host=-",
+             c->client_ip);
+    clock_gettime(CLOCK_MONOTONIC, &c->start);
+    evbuffer_drain(bufferevent_get_input(c->client),
+                   evbuffer_get_length(bufferevent_get_input(c->client)));
+    respond_error(c, 408, "header_timeout");
+}
+
+void
+proxy_conn_close_idle(struct proxy_conn *c)
+{
+    if (c->state == CONN_READ_HEAD && !c->head_started)
+        proxy_conn_free(c);
+}
+
 void
 proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
                evutil_socket_t fd, const struct sockaddr *sa)
@@ -1133,6 +1242,13 @@ proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
         free(c);
         return;
     }
+    c->head_timer = evtimer_new(w->base, on_head_timeout, c);
+    if (c->head_timer == NULL) {
+        bufferevent_free(c->client);
+        free(c);
+        return;
+    }
+    atomic_fetch_add(&proxy_n_conns, 1);
     metrics_connection_open(w->id);
     proxy_reader_init(&c->client_reader, c->client, !l->tls);
     set_nodelay(c->client);
@@ -1144,5 +1260,5 @@ proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
     /* Pipelined requests wait in the input buffer up to this much. */
     proxy_reader_set_high_water(&c->client_reader, PROXY_HIGH_WATER);
     LIST_INSERT_HEAD(&w->conns, c, link);
-    begin_request(c, PROXY_HEAD_TIMEOUT);
+    begin_request(c, cfg.header_timeout);
 }

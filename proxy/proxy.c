@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -20,8 +22,34 @@
 /* Accepting pauses this long after EMFILE and similar errors. */
 #define ACCEPT_PAUSE_MS 500
 
+/* Default of --max-connections, lowered to fit RLIMIT_NOFILE. */
+#define DEFAULT_MAX_CONNECTIONS 10000
+/* File descriptors kept for listeners, the engine, admin and logs. */
+#define RESERVED_FDS 64
+/* How often a draining worker checks for its last connection. */
+#define DRAIN_CHECK_MS 50
+
+_Atomic int proxy_n_conns;
+
 static struct proxy_worker *workers;
 static int n_workers;
+static int max_connections;
+static _Atomic long last_limit_warning; /* CLOCK_MONOTONIC seconds */
+
+static void
+warn_connection_limit(void)
+{
+    struct timespec now;
+    long last = atomic_load(&last_limit_warning);
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec == last ||
+        !atomic_compare_exchange_strong(&last_limit_warning, &last,
+                                        (long)now.tv_sec))
+        return;
+    log_warn("proxy", "connection limit reached, closing new connections",
+             "max_connections=%d", max_connections);
+}
 
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -29,7 +57,29 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
     struct proxy_listener *pl = arg;
 
+    if (atomic_load(&proxy_n_conns) >= max_connections) {
+        warn_connection_limit();
+        evutil_closesocket(fd);
+        return;
+    }
     proxy_conn_new(pl->w, pl, fd, sa);
+}
+
+/* Each proxied connection takes a client and an upstream descriptor. */
+static int
+choose_max_connections(void)
+{
+    struct rlimit rl;
+    long fit;
+
+    if (cfg.max_connections > 0)
+        return cfg.max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return DEFAULT_MAX_CONNECTIONS;
+    fit = ((long)rl.rlim_cur - RESERVED_FDS) / 2;
+    if (fit < 1)
+        fit = 1;
+    return fit < DEFAULT_MAX_CONNECTIONS ? (int)fit : DEFAULT_MAX_CONNECTIONS;
 }
 
 static void
@@ -91,11 +141,54 @@ open_listener(struct proxy_worker *w, struct proxy_listener *pl,
 }
 
 static void
-on_stop(evutil_socket_t fd, short what, void *arg)
+on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy_worker *w = arg;
+
+    if (LIST_EMPTY(&w->conns))
+        event_base_loopbreak(w->base);
+}
+
+static void
+on_drain_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct proxy_worker *w = arg;
 
     event_base_loopbreak(w->base);
+}
+
+/*
+ * Starts a graceful stop: no new connections, idle ones closed, and the
+ * loop ends when the last connection has closed or after
+ * --shutdown-timeout, whichever comes first.
+ */
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy_worker *w = arg;
+    struct timeval check = {0, DRAIN_CHECK_MS * 1000};
+    struct timeval deadline = {cfg.shutdown_timeout, 0};
+    struct proxy_conn *c, *next;
+
+    w->draining = true;
+    if (w->http.ev != NULL)
+        evconnlistener_free(w->http.ev);
+    if (w->https.ev != NULL)
+        evconnlistener_free(w->https.ev);
+    w->http.ev = w->https.ev = NULL;
+    for (c = LIST_FIRST(&w->conns); c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
+        proxy_conn_close_idle(c);
+    }
+    w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_check, w);
+    if (cfg.shutdown_timeout == 0 || w->drain_ev == NULL ||
+        event_add(w->drain_ev, &check) < 0 ||
+        event_base_once(w->base, -1, EV_TIMEOUT, on_drain_deadline, w,
+                        &deadline) < 0) {
+        event_base_loopbreak(w->base);
+        return;
+    }
+    on_drain_check(-1, 0, w);
 }
 
 static int
@@ -145,6 +238,8 @@ free_worker(struct proxy_worker *w)
         evconnlistener_free(w->https.ev);
     if (w->stop_ev != NULL)
         event_free(w->stop_ev);
+    if (w->drain_ev != NULL)
+        event_free(w->drain_ev);
     if (w->base != NULL)
         event_base_free(w->base);
     for (int i = 0; i < 2; i++)
@@ -170,6 +265,31 @@ new_base(void)
     base = event_base_new_with_config(ec);
     event_config_free(ec);
     return base;
+}
+
+/*
+ * Fails when another socket already listens on the address. The workers
+ * bind with SO_REUSEPORT, which would let a second Portico (or any process
+ * of the same user with that option) share the port and silently take
+ * part of the traffic; a plain bind first turns that into a clear error.
+ */
+static int
+check_address_free(const struct cfg_addr *a)
+{
+    int one = 1, fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return 0; /* the real bind reports the problem */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0 &&
+        errno == EADDRINUSE) {
+        log_error("proxy", "listen failed", "address=%s error=%s", a->text,
+                  "address already in use by another process");
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 static int
@@ -200,6 +320,7 @@ proxy_start(void)
 
     /* A client that closes mid-write must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    max_connections = choose_max_connections();
     if (proxy_tls_init() < 0)
         return -1;
     if (proxy_tls_server_init() < 0) {
@@ -213,6 +334,12 @@ proxy_start(void)
         return -1;
     }
     n_workers = n;
+    /* free_worker closes these, so workers never set up must hold -1. */
+    for (int i = 0; i < n; i++)
+        workers[i].stop_pipe[0] = workers[i].stop_pipe[1] = -1;
+    if (check_address_free(&cfg.http_listen) < 0 ||
+        (cfg.https_listen.len && check_address_free(&cfg.https_listen) < 0))
+        goto fail;
     for (int i = 0; i < n; i++)
         if (init_worker(&workers[i], i) < 0)
             goto fail;
@@ -223,8 +350,8 @@ proxy_start(void)
                       started);
             goto fail;
         }
-    log_info("proxy", "listening", "address=%s workers=%d",
-             cfg.http_listen.text, n);
+    log_info("proxy", "listening", "address=%s workers=%d max_connections=%d",
+             cfg.http_listen.text, n, max_connections);
     if (cfg.https_listen.len > 0)
         log_info("proxy", "listening for HTTPS", "address=%s workers=%d",
                  cfg.https_listen.text, n);
@@ -248,6 +375,9 @@ fail:
 void
 proxy_stop(void)
 {
+    if (n_workers > 0)
+        log_info("proxy", "stopping", "connections=%d shutdown_timeout=%d",
+                 atomic_load(&proxy_n_conns), cfg.shutdown_timeout);
     for (int i = 0; i < n_workers; i++)
         stop_worker(&workers[i]);
     for (int i = 0; i < n_workers; i++)

@@ -9,7 +9,11 @@
  */
 int proxy_start(void);
 
-/* Stops accepting, closes connections and joins the workers. */
+/*
+ * Stops accepting, closes idle connections, lets requests in flight finish
+ * for up to cfg.shutdown_timeout seconds, then closes the rest and joins
+ * the workers.
+ */
 void proxy_stop(void);
 
 #endif

@@ -19,9 +19,12 @@
 #include "http.h"
 #include "route.h"
 
+/* Largest response head; request heads are limited by --max-header-size,
+ * at most PROXY_MAX_REQUEST_HEAD. */
 #define PROXY_MAX_HEAD (32 * 1024)
+#define PROXY_MAX_REQUEST_HEAD (64 * 1024)
 /* Rewritten heads add X-Forwarded-* (the Host value again) to the input. */
-#define PROXY_MAX_OUT_HEAD (2 * PROXY_MAX_HEAD + 1024)
+#define PROXY_MAX_OUT_HEAD (2 * PROXY_MAX_REQUEST_HEAD + 1024)
 /* Reading one side stops while the other side's output buffer contains
  * more than PROXY_HIGH_WATER bytes, and resumes below PROXY_LOW_WATER. */
 #define PROXY_HIGH_WATER (256 * 1024)
@@ -36,28 +39,14 @@
 #define PROXY_MAX_TRIES 8
 #define PROXY_POOL_MAX_IDLE 64
 
-/* Timeouts in seconds; a test build may define shorter ones. TODO: make
- * them options. */
-#ifndef PROXY_HEAD_TIMEOUT
-#define PROXY_HEAD_TIMEOUT 30
-#endif
-#ifndef PROXY_KEEPALIVE_TIMEOUT
-#define PROXY_KEEPALIVE_TIMEOUT 60
-#endif
-#ifndef PROXY_CONNECT_TIMEOUT
-#define PROXY_CONNECT_TIMEOUT 5
-#endif
-#ifndef PROXY_RESPONSE_TIMEOUT
-#define PROXY_RESPONSE_TIMEOUT 60
-#endif
+/* Timeouts in seconds; a test build may define shorter ones. The header,
+ * keep-alive, upstream connect, upstream response and tunnel timeouts are
+ * options (cfg). */
 #ifndef PROXY_BODY_TIMEOUT
 #define PROXY_BODY_TIMEOUT 60
 #endif
 #ifndef PROXY_POOL_IDLE_TIMEOUT
 #define PROXY_POOL_IDLE_TIMEOUT 60
-#endif
-#ifndef PROXY_TUNNEL_TIMEOUT
-#define PROXY_TUNNEL_TIMEOUT 3600
 #endif
 
 /* One upstream address copied out of a routing snapshot. */
@@ -158,6 +147,10 @@ struct proxy_worker {
     LIST_HEAD(, proxy_conn) conns;
     LIST_HEAD(, proxy_bucket) buckets;
     char *out_head; /* PROXY_MAX_OUT_HEAD bytes for response heads */
+    /* Set by a graceful stop: listeners are closed and connections end
+     * after their response in flight. */
+    bool draining;
+    struct event *drain_ev;
 };
 
 struct proxy_conn {
@@ -168,6 +161,11 @@ struct proxy_conn {
     struct proxy_upconn *up;
     enum conn_state state;
     const struct proxy_listener *listener;
+    /* The header timeout, or the keep-alive timeout until a kept-alive
+     * connection receives the first byte of its next head. */
+    struct event *head_timer;
+    unsigned requests; /* requests started on the connection */
+    bool head_started; /* bytes of the current head arrived */
     char client_ip[INET6_ADDRSTRLEN];
 
     /* The request in flight; reset for the next one on the connection. */
@@ -185,6 +183,7 @@ struct proxy_conn {
     bool up_paused;     /* upstream reads stopped for client backpressure */
     bool up_eof;
     bool up_keep; /* the upstream allows another request */
+    bool connect_timed_out; /* the last upstream connect attempt timed out */
     struct proxy_body req_body;
     struct proxy_body resp_body;
     char *head; /* rewritten request head, kept for a retry */
@@ -280,7 +279,12 @@ enum proxy_https_action proxy_https_decide(enum route_https policy,
 ssize_t proxy_https_location(char *out, size_t cap, const char *host,
                              struct http_span target, unsigned port);
 
+/* proxy.c: client connections open across workers. */
+extern _Atomic int proxy_n_conns;
+
 /* conn.c */
+/* Closes a connection waiting for its next request (a graceful stop). */
+void proxy_conn_close_idle(struct proxy_conn *c);
 void proxy_conn_new(struct proxy_worker *w, const struct proxy_listener *l,
                     evutil_socket_t fd, const struct sockaddr *sa);
 void proxy_conn_free(struct proxy_conn *c);

@@ -125,10 +125,10 @@ proxy_host_len(const char *host, size_t len)
 
 static void
 put_forwarded_for(struct out *o, const struct http_request *r,
-                  const char *client_ip)
+                  const char *client_ip, bool trusted)
 {
     put_str(o, "X-Forwarded-For: ");
-    for (size_t i = 0; i < r->n_headers; i++) {
+    for (size_t i = 0; trusted && i < r->n_headers; i++) {
         const struct http_header *h = &r->headers[i];
         if (!http_span_eq(h->name, "x-forwarded-for") || h->value.len == 0)
             continue;
@@ -145,6 +145,26 @@ is_set_by_portico(struct http_span name)
     return !http_span_eq(name, "host") && proxy_rewrite_is_protected(name);
 }
 
+/* Writes "name: value" unless a trusted proxy sent the header, which the
+ * header loop has already copied. */
+static void
+put_forwarded(struct out *o, const struct http_request *r, bool trusted,
+              const char *name, struct http_span value)
+{
+    if (trusted && http_find_header(r->headers, r->n_headers, name) != NULL)
+        return;
+    put_str(o, name);
+    put(o, ": ", 2);
+    put_span(o, value);
+    put(o, "\r\n", 2);
+}
+
+static struct http_span
+span_of(const char *s)
+{
+    return (struct http_span){s, strlen(s)};
+}
+
 ssize_t
 proxy_rewrite_request(char *out, size_t cap, const struct http_request *r,
                       const struct rewrite_request *rw)
@@ -152,6 +172,7 @@ proxy_rewrite_request(char *out, size_t cap, const struct http_request *r,
     struct out o = {out, 0, cap, false};
     bool has_connection = http_find_header(r->headers, r->n_headers,
                                            "connection") != NULL;
+    char port[8];
 
     put_span(&o, r->method);
     put(&o, " ", 1);
@@ -160,10 +181,12 @@ proxy_rewrite_request(char *out, size_t cap, const struct http_request *r,
 
     for (size_t i = 0; i < r->n_headers; i++) {
         const struct http_header *h = &r->headers[i];
-        if (is_set_by_portico(h->name) ||
+        bool keep_forwarded = rw->trusted &&
+                              !http_span_eq(h->name, "x-forwarded-for");
+        if ((is_set_by_portico(h->name) && !keep_forwarded) ||
             http_span_eq(h->name, "content-length"))
             continue;
-        if (!http_span_eq(h->name, "host") &&
+        if (!proxy_rewrite_is_protected(h->name) &&
             is_removed(r->headers, r->n_headers, h->name, has_connection))
             continue;
         put_span(&o, h->name);
@@ -186,17 +209,17 @@ proxy_rewrite_request(char *out, size_t cap, const struct http_request *r,
         put_header(&o, "Connection", "keep-alive");
     }
 
-    put_forwarded_for(&o, r, rw->client_ip);
-    put_header(&o, "X-Forwarded-Proto", rw->proto);
+    put_forwarded_for(&o, r, rw->client_ip, rw->trusted);
+    put_forwarded(&o, r, rw->trusted, "X-Forwarded-Proto",
+                  span_of(rw->proto));
     if (r->host.len > 0) {
-        put_str(&o, "X-Forwarded-Host: ");
-        put(&o, r->host.p, proxy_host_len(r->host.p, r->host.len));
-        put(&o, "\r\n", 2);
+        struct http_span host = {r->host.p,
+                                 proxy_host_len(r->host.p, r->host.len)};
+        put_forwarded(&o, r, rw->trusted, "X-Forwarded-Host", host);
     }
-    put_str(&o, "X-Forwarded-Port: ");
-    put_u64(&o, rw->listen_port);
-    put(&o, "\r\n", 2);
-    put_header(&o, "X-Real-IP", rw->client_ip);
+    snprintf(port, sizeof port, "%u", rw->listen_port);
+    put_forwarded(&o, r, rw->trusted, "X-Forwarded-Port", span_of(port));
+    put_forwarded(&o, r, rw->trusted, "X-Real-IP", span_of(rw->client_ip));
     put(&o, "\r\n", 2);
     return o.overflow ? -1 : (ssize_t)o.len;
 }

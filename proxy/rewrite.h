@@ -20,6 +20,10 @@ struct rewrite_request {
     enum http_body body;     /* framing sent upstream: NONE, LENGTH, CHUNKED */
     uint64_t content_length; /* with HTTP_BODY_LENGTH */
     bool websocket;          /* send Connection: Upgrade, Upgrade: websocket */
+    /* The client is a --trusted-proxies peer: its X-Forwarded-For is
+     * extended and its X-Forwarded-Proto, -Host, -Port and X-Real-IP kept.
+     * Otherwise all five are replaced. */
+    bool trusted;
 };
 
 /* Framing and connection handling of a response head to the client. */
@@ -41,8 +45,10 @@ struct rewrite_response {
 /*
  * Writes the request head to send upstream into out[0..cap): HTTP/1.1,
  * Host and end-to-end headers kept in order, hop-by-hop headers and the
- * headers named in Connection removed, X-Forwarded-For extended with the
- * client address. Returns the head length, or -1 when cap is too small.
+ * headers named in Connection removed (except Host and the X-Forwarded-*
+ * and X-Real-IP headers), X-Forwarded-For set to the client address or,
+ * from a trusted proxy, extended with it. Returns the head length, or -1
+ * when cap is too small.
  */
 ssize_t proxy_rewrite_request(char *out, size_t cap,
                               const struct http_request *r,

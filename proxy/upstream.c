@@ -12,6 +12,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "config.h"
 #include "log.h"
 #include "proxy_int.h"
 
@@ -108,7 +109,7 @@ proxy_upconn_connect(struct proxy_worker *w, const struct proxy_target *t,
     proxy_reader_init(&u->reader, u->bev, !t->tls);
     bufferevent_set_max_single_read(u->bev, PROXY_IO_CHUNK);
     bufferevent_set_max_single_write(u->bev, PROXY_IO_CHUNK);
-    proxy_reader_set_timeouts(&u->reader, 0, PROXY_CONNECT_TIMEOUT);
+    proxy_reader_set_timeouts(&u->reader, 0, cfg.upstream_connect_timeout);
     if (bufferevent_socket_connect(u->bev, (struct sockaddr *)&t->addr,
                                    (int)t->addrlen) < 0)
         goto fail;

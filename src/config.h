@@ -14,6 +14,13 @@ struct cfg_addr {
     socklen_t len;
 };
 
+/* An IPv4 or IPv6 network of --trusted-proxies. */
+struct cfg_cidr {
+    int family;              /* AF_INET or AF_INET6 */
+    unsigned char addr[16];  /* network byte order; 4 bytes used for IPv4 */
+    int prefix;              /* bits */
+};
+
 /* --route HOST[/PATH]=http[s]://ADDR:PORT */
 struct cfg_route {
     char *host; /* lower case */
@@ -66,6 +73,20 @@ struct config {
     char *dns_hook;
     struct cfg_addr dns_resolver; /* len 0: the zone's name servers */
     int dns_propagation_timeout;  /* seconds, 0: 120 */
+
+    /* HTTP limits and timeouts (timeouts in seconds) */
+    int max_header_size;   /* bytes of request line and headers */
+    int max_headers;
+    long long max_body_size; /* bytes, 0: unlimited */
+    int header_timeout;
+    int keepalive_timeout;
+    int upstream_connect_timeout;
+    int upstream_response_timeout;
+    int tunnel_timeout;
+    int max_connections;
+    int shutdown_timeout;
+    struct cfg_cidr *trusted_proxies;
+    size_t n_trusted_proxies;
 };
 
 /* Read-only once cfg_parse has returned. */
@@ -81,5 +102,12 @@ void cfg_parse(int argc, char **argv);
 /* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all addresses). Returns 0 or
  * -1. Only numeric addresses are accepted. */
 int cfg_addr_parse(const char *text, struct cfg_addr *out);
+
+/* Parses "ADDR/BITS" or a bare address (a /32 or /128 network). Returns 0
+ * or -1. */
+int cfg_cidr_parse(const char *text, struct cfg_cidr *out);
+
+/* Is the numeric address text inside one of the n networks? */
+bool cfg_cidr_match(const struct cfg_cidr *nets, size_t n, const char *ip);
 
 #endif

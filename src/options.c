@@ -21,6 +21,8 @@ enum opt_kind {
     OPT_FORMAT,
     OPT_ROUTE,
     OPT_FLAG,
+    OPT_SIZE,  /* long long bytes, from 0 */
+    OPT_CIDRS, /* --trusted-proxies */
 };
 
 struct option_def {
@@ -141,6 +143,45 @@ static const struct option_def options[] = {
     {"renew-before", OPT_INT, &cfg.renew_before_days, "DAYS",
      "when a third of the lifetime remains",
      "Days before expiry at which certificates are renewed.", 1, 365, NULL},
+    {"max-header-size", OPT_INT, &cfg.max_header_size, "BYTES", "32768",
+     "Largest request line and header section accepted; a larger one gets "
+     "431.", 1024, 65536, NULL},
+    {"max-headers", OPT_INT, &cfg.max_headers, "N", "100",
+     "Most header fields accepted in a request; more get 431.", 1, 128,
+     NULL},
+    /* TODO: a per-container portico.max-body-size label. */
+    {"max-body-size", OPT_SIZE, &cfg.max_body_size, "BYTES", "0 (no limit)",
+     "Largest request body accepted, counted as it streams; a larger one "
+     "gets 413, or the connection closes when the response has started.",
+     0, 0, NULL},
+    {"header-timeout", OPT_INT, &cfg.header_timeout, "SECONDS", "30",
+     "Seconds a client has to send a whole request head, counted from its "
+     "first byte on a kept-alive connection; then 408.", 1, 3600, NULL},
+    {"keepalive-timeout", OPT_INT, &cfg.keepalive_timeout, "SECONDS", "60",
+     "Seconds an idle client connection is kept open between requests.",
+     1, 3600, NULL},
+    {"upstream-connect-timeout", OPT_INT, &cfg.upstream_connect_timeout,
+     "SECONDS", "5", "Seconds to connect to an upstream before the next one "
+     "is tried; 504 when the last one timed out.", 1, 600, NULL},
+    {"upstream-response-timeout", OPT_INT, &cfg.upstream_response_timeout,
+     "SECONDS", "60", "Seconds to wait for a response head after the "
+     "request was sent, and between reads of a response body; then 504, "
+     "or the connection closes when the response has started.", 1, 86400,
+     NULL},
+    {"tunnel-timeout", OPT_INT, &cfg.tunnel_timeout, "SECONDS", "3600",
+     "Seconds a WebSocket tunnel may stay idle in both directions.", 1,
+     604800, NULL},
+    {"max-connections", OPT_INT, &cfg.max_connections, "N",
+     "10000, lowered to fit the open-file limit",
+     "Client connections served at once across workers; further ones are "
+     "accepted and closed at once.", 1, 1000000, NULL},
+    {"shutdown-timeout", OPT_INT, &cfg.shutdown_timeout, "SECONDS", "10",
+     "Seconds that requests in flight may take to finish after SIGTERM or "
+     "SIGINT before their connections are closed.", 0, 3600, NULL},
+    {"trusted-proxies", OPT_CIDRS, NULL, "CIDR,...", "none",
+     "Networks of proxies in front of Portico. Their X-Forwarded-For is "
+     "appended to and their X-Forwarded-Proto, -Host, -Port and X-Real-IP "
+     "kept; from other clients these headers are replaced.", 0, 0, NULL},
     {"print-routes", OPT_FLAG, NULL, NULL, NULL,
      "Connect to the engine, print the routing table and skipped "
      "containers, and exit.", 0, 0, NULL},
@@ -331,6 +372,112 @@ set_int(const struct option_def *d, const struct origin *o, const char *value)
 }
 
 static void
+set_size(const struct option_def *d, const struct origin *o, const char *value)
+{
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || errno || n < 0)
+        fail(o, value, "a whole number of bytes, 0 for no limit");
+    *(long long *)d->target = n;
+}
+
+int
+cfg_cidr_parse(const char *text, struct cfg_cidr *out)
+{
+    char addr[INET6_ADDRSTRLEN];
+    const char *slash = strchr(text, '/');
+    size_t len = slash ? (size_t)(slash - text) : strlen(text);
+    int max;
+    char *end;
+    long bits;
+
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || len >= sizeof(addr))
+        return -1;
+    memcpy(addr, text, len);
+    addr[len] = '\0';
+    if (inet_pton(AF_INET, addr, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    max = out->family == AF_INET ? 32 : 128;
+    out->prefix = max;
+    if (slash == NULL)
+        return 0;
+    errno = 0;
+    bits = strtol(slash + 1, &end, 10);
+    if (!isdigit((unsigned char)slash[1]) || *end != '\0' || errno ||
+        bits > max)
+        return -1;
+    out->prefix = (int)bits;
+    return 0;
+}
+
+static bool
+match_prefix(const unsigned char *a, const unsigned char *b, int bits)
+{
+    int bytes = bits / 8, rest = bits % 8;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+
+    if (memcmp(a, b, (size_t)bytes) != 0)
+        return false;
+    return rest == 0 || ((a[bytes] ^ b[bytes]) & mask) == 0;
+}
+
+bool
+cfg_cidr_match(const struct cfg_cidr *nets, size_t n, const char *ip)
+{
+    unsigned char v4[4], v6[16];
+    bool is_v4 = inet_pton(AF_INET, ip, v4) == 1;
+    bool is_v6 = !is_v4 && inet_pton(AF_INET6, ip, v6) == 1;
+
+    for (size_t i = 0; i < n; i++) {
+        if (is_v4 && nets[i].family == AF_INET &&
+            match_prefix(v4, nets[i].addr, nets[i].prefix))
+            return true;
+        if (is_v6 && nets[i].family == AF_INET6 &&
+            match_prefix(v6, nets[i].addr, nets[i].prefix))
+            return true;
+        /* An IPv4 client on a dual-stack listener appears as ::ffff:a.b.c.d. */
+        if (is_v6 && nets[i].family == AF_INET &&
+            IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)v6) &&
+            match_prefix(v6 + 12, nets[i].addr, nets[i].prefix))
+            return true;
+    }
+    return false;
+}
+
+static void
+set_cidrs(const struct origin *o, const char *value)
+{
+    char *copy = strdup(value), *save = NULL;
+
+    free(cfg.trusted_proxies);
+    cfg.trusted_proxies = NULL;
+    cfg.n_trusted_proxies = 0;
+    for (char *t = strtok_r(copy, ", \t\n", &save); t;
+         t = strtok_r(NULL, ", \t\n", &save)) {
+        struct cfg_cidr net;
+
+        if (cfg_cidr_parse(t, &net) < 0)
+            fail(o, t, "ADDR/BITS or ADDR, IPv4 or IPv6, separated by "
+                       "commas");
+        cfg.trusted_proxies = realloc(cfg.trusted_proxies,
+                                      (cfg.n_trusted_proxies + 1) *
+                                          sizeof(*cfg.trusted_proxies));
+        if (cfg.trusted_proxies == NULL)
+            abort();
+        cfg.trusted_proxies[cfg.n_trusted_proxies++] = net;
+    }
+    free(copy);
+}
+
+static void
 set_choice(const struct option_def *d, const struct origin *o,
            const char *value)
 {
@@ -394,6 +541,12 @@ set_option(const struct option_def *d, const struct origin *o,
         break;
     case OPT_ROUTE:
         add_route(o, value);
+        break;
+    case OPT_SIZE:
+        set_size(d, o, value);
+        break;
+    case OPT_CIDRS:
+        set_cidrs(o, value);
         break;
     case OPT_FLAG:
         break;
@@ -479,6 +632,14 @@ set_defaults(void)
     cfg.access_log = strdup("off");
     cfg_addr_parse("127.0.0.1:9180", &cfg.admin_listen);
     cfg.state_dir = strdup("/var/lib/portico");
+    cfg.max_header_size = 32768;
+    cfg.max_headers = 100;
+    cfg.header_timeout = 30;
+    cfg.keepalive_timeout = 60;
+    cfg.upstream_connect_timeout = 5;
+    cfg.upstream_response_timeout = 60;
+    cfg.tunnel_timeout = 3600;
+    cfg.shutdown_timeout = 10;
     cfg.acme_directory =
         strdup("https://acme-v02.api.letsencrypt.org/directory");
     if (getenv("DOCKER_CERT_PATH"))

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from harness import REPO, free_port, portico_binary
+from harness import REPO, free_port, portico_binary, wait_until
 
 
 def run_portico(*args, env=None, timeout=20):
@@ -65,3 +65,16 @@ def test_version_prints_project_version():
     cp = run_portico("--version")
     assert cp.returncode == 0
     assert version in cp.stdout
+
+
+def test_second_instance_on_same_port_exits_1(portico_factory):
+    """The workers bind with SO_REUSEPORT; a second Portico on the same
+    address must fail instead of silently sharing the port."""
+    first = portico_factory()
+    second = portico_factory(port=first.port, wait=False)
+    wait_until(lambda: not second.alive(), 10,
+               what="the second instance to exit")
+    assert second.proc.returncode == 1
+    assert "address already in use by another process" in second.stderr()
+    assert first.alive()
+    assert first.get("unknown.test").status == 503

@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "config.h"
 #include "http.h"
 #include "rewrite.h"
 
@@ -14,19 +15,21 @@ struct request_case {
     const char *in;
     bool websocket;
     const char *out;
+    bool trusted; /* the client is a --trusted-proxies peer */
 };
 
 static const struct request_case request_cases[] = {
     {__LINE__, "GET /a?b=1 HTTP/1.1" CRLF "Host: app.test" CRLF CRLF, false,
      "GET /a?b=1 HTTP/1.1" CRLF "Host: app.test" CRLF
      "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
-     ADDED_HEADERS},
+     ADDED_HEADERS, false},
     /* An HTTP/1.0 request goes upstream as HTTP/1.1. */
     {__LINE__, "GET / HTTP/1.0" CRLF "Host: app.test:8080" CRLF CRLF, false,
      "GET / HTTP/1.1" CRLF "Host: app.test:8080" CRLF
      "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
-     ADDED_HEADERS},
-    /* Existing X-Forwarded-For values are kept in order, then the client. */
+     ADDED_HEADERS, false},
+    /* From a trusted proxy, X-Forwarded-For values are kept in order, then
+     * the client. */
     {__LINE__,
      "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Forwarded-For: 1.1.1.1"
      CRLF "Accept: */*" CRLF "X-Forwarded-For: 2.2.2.2, 3.3.3.3" CRLF CRLF,
@@ -34,7 +37,36 @@ static const struct request_case request_cases[] = {
      "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "Accept: */*" CRLF
      "Connection: keep-alive" CRLF
      "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.9" CRLF
-     ADDED_HEADERS},
+     ADDED_HEADERS, true},
+    /* From any other client they are replaced by the client address. */
+    {__LINE__,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Forwarded-For: 1.1.1.1"
+     CRLF "Accept: */*" CRLF "X-Forwarded-For: 2.2.2.2, 3.3.3.3" CRLF CRLF,
+     false,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "Accept: */*" CRLF
+     "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
+     ADDED_HEADERS, false},
+    /* A trusted proxy's X-Forwarded-Proto, -Host, -Port and X-Real-IP are
+     * kept where they were; Portico adds those it did not send. */
+    {__LINE__,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Real-IP: 6.6.6.6" CRLF
+     "X-Forwarded-Proto: https" CRLF "X-Forwarded-Port: 443" CRLF CRLF,
+     false,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Real-IP: 6.6.6.6" CRLF
+     "X-Forwarded-Proto: https" CRLF "X-Forwarded-Port: 443" CRLF
+     "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
+     "X-Forwarded-Host: app.test" CRLF CRLF, true},
+    /* Connection cannot remove what a trusted proxy sent either. */
+    {__LINE__,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF
+     "Connection: X-Forwarded-For, X-Forwarded-Proto" CRLF
+     "X-Forwarded-For: 1.1.1.1" CRLF "X-Forwarded-Proto: https" CRLF CRLF,
+     false,
+     "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Forwarded-Proto: https"
+     CRLF "Connection: keep-alive" CRLF
+     "X-Forwarded-For: 1.1.1.1, 10.0.0.9" CRLF "X-Forwarded-Host: app.test"
+     CRLF "X-Forwarded-Port: 8080" CRLF "X-Real-IP: 10.0.0.9" CRLF CRLF,
+     true},
     /* Hop-by-hop headers and those named in Connection are removed, but
      * Connection cannot remove Host or the headers Portico sets. */
     {__LINE__,
@@ -46,7 +78,7 @@ static const struct request_case request_cases[] = {
      false,
      "GET / HTTP/1.1" CRLF "Host: app.test" CRLF
      "Proxy-Authorization: Basic eA==" CRLF "Connection: keep-alive" CRLF
-     "X-Forwarded-For: 10.0.0.9" CRLF ADDED_HEADERS},
+     "X-Forwarded-For: 10.0.0.9" CRLF ADDED_HEADERS, false},
     /* Values a client sends for the headers Portico sets are replaced. */
     {__LINE__,
      "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "X-Real-IP: 6.6.6.6" CRLF
@@ -54,7 +86,7 @@ static const struct request_case request_cases[] = {
      "X-Forwarded-Port: 1" CRLF CRLF,
      false,
      "GET / HTTP/1.1" CRLF "Host: app.test" CRLF "Connection: keep-alive" CRLF
-     "X-Forwarded-For: 10.0.0.9" CRLF ADDED_HEADERS},
+     "X-Forwarded-For: 10.0.0.9" CRLF ADDED_HEADERS, false},
     {__LINE__,
      "POST /up HTTP/1.1" CRLF "Host: app.test" CRLF "Content-Length: 5" CRLF
      "Content-Type: text/plain" CRLF CRLF,
@@ -62,7 +94,7 @@ static const struct request_case request_cases[] = {
      "POST /up HTTP/1.1" CRLF "Host: app.test" CRLF
      "Content-Type: text/plain" CRLF "Content-Length: 5" CRLF
      "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
-     ADDED_HEADERS},
+     ADDED_HEADERS, false},
     {__LINE__,
      "POST /up HTTP/1.1" CRLF "Host: app.test" CRLF
      "Transfer-Encoding: chunked" CRLF "Expect: 100-continue" CRLF CRLF,
@@ -70,7 +102,7 @@ static const struct request_case request_cases[] = {
      "POST /up HTTP/1.1" CRLF "Host: app.test" CRLF
      "Expect: 100-continue" CRLF "Transfer-Encoding: chunked" CRLF
      "Connection: keep-alive" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
-     ADDED_HEADERS},
+     ADDED_HEADERS, false},
     {__LINE__,
      "GET /ws HTTP/1.1" CRLF "Host: app.test" CRLF "Upgrade: websocket" CRLF
      "Connection: Upgrade" CRLF "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
@@ -80,7 +112,7 @@ static const struct request_case request_cases[] = {
      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" CRLF
      "Sec-WebSocket-Version: 13" CRLF "Connection: Upgrade" CRLF
      "Upgrade: websocket" CRLF "X-Forwarded-For: 10.0.0.9" CRLF
-     ADDED_HEADERS},
+     ADDED_HEADERS, false},
 };
 
 static void
@@ -104,6 +136,7 @@ test_rewrite_request_cases(void)
             .body = r.body,
             .content_length = r.content_length,
             .websocket = r.websocket,
+            .trusted = tc->trusted,
         };
         n = proxy_rewrite_request(out, sizeof out - 1, &r, &rw);
         CHECK_INT(tc->line, (ssize_t)strlen(tc->out), n);
@@ -222,6 +255,63 @@ test_host_len_strips_port(void)
                   proxy_host_len(cases[i].host, strlen(cases[i].host)));
 }
 
+struct cidr_case {
+    int line;
+    const char *nets; /* comma-separated */
+    const char *ip;
+    bool match;
+};
+
+static const struct cidr_case cidr_cases[] = {
+    {__LINE__, "10.0.0.0/8", "10.1.2.3", true},
+    {__LINE__, "10.0.0.0/8", "11.0.0.1", false},
+    {__LINE__, "192.168.1.0/25", "192.168.1.127", true},
+    {__LINE__, "192.168.1.0/25", "192.168.1.128", false},
+    {__LINE__, "127.0.0.1", "127.0.0.1", true},
+    {__LINE__, "127.0.0.1", "127.0.0.2", false},
+    {__LINE__, "0.0.0.0/0", "203.0.113.9", true},
+    {__LINE__, "0.0.0.0/0", "::1", false},
+    {__LINE__, "fd00::/8", "fd12:3456::1", true},
+    {__LINE__, "fd00::/8", "fe80::1", false},
+    {__LINE__, "2001:db8::/33", "2001:db8:7fff::1", true},
+    {__LINE__, "2001:db8::/33", "2001:db8:8000::1", false},
+    {__LINE__, "::1", "::1", true},
+    {__LINE__, "10.0.0.0/8", "::ffff:10.9.9.9", true},
+    {__LINE__, "172.16.0.0/12,::1", "::1", true},
+    {__LINE__, "172.16.0.0/12,::1", "172.31.255.255", true},
+    {__LINE__, "172.16.0.0/12,::1", "172.32.0.0", false},
+    {__LINE__, "", "10.0.0.1", false},
+};
+
+static void
+test_cidr_match_cases(void)
+{
+    for (size_t i = 0; i < sizeof cidr_cases / sizeof cidr_cases[0]; i++) {
+        const struct cidr_case *tc = &cidr_cases[i];
+        struct cfg_cidr nets[4];
+        char copy[128], *save = NULL;
+        size_t n = 0;
+
+        strcpy(copy, tc->nets);
+        for (char *t = strtok_r(copy, ",", &save); t && n < 4;
+             t = strtok_r(NULL, ",", &save))
+            CHECK_INT(tc->line, 0, cfg_cidr_parse(t, &nets[n++]));
+        CHECK_INT(tc->line, tc->match, cfg_cidr_match(nets, n, tc->ip));
+    }
+}
+
+static void
+test_cidr_parse_rejects(void)
+{
+    static const char *const bad[] = {"10.0.0.0/33", "::/129", "10.0.0/8",
+                                      "10.0.0.0/", "10.0.0.0/-1", "/8",
+                                      "example.com/8", "10.0.0.0/8x"};
+    struct cfg_cidr net;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_INT(__LINE__, -1, cfg_cidr_parse(bad[i], &net));
+}
+
 int
 main(void)
 {
@@ -229,5 +319,7 @@ main(void)
     test_rewrite_request_small_buffer();
     test_rewrite_response_cases();
     test_host_len_strips_port();
+    test_cidr_match_cases();
+    test_cidr_parse_rejects();
     return check_done();
 }

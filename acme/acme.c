@@ -68,11 +68,22 @@ acme_stopping(void)
 int
 acme_sleep(long seconds)
 {
+    return acme_sleep_ms(seconds * 1000);
+}
+
+int
+acme_sleep_ms(long ms)
+{
     struct timespec until;
     int rc;
 
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += seconds;
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
     pthread_mutex_lock(&acme_g.lock);
     while (!acme_g.stopping &&
            pthread_cond_timedwait(&acme_g.cond, &acme_g.lock, &until) == 0)

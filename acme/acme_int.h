@@ -189,6 +189,7 @@ int acme_account_save(struct acme_account *a);
 
 /* Waits seconds unless acme_stop is called. Returns 0, or -1 when stopping. */
 int acme_sleep(long seconds);
+int acme_sleep_ms(long ms);
 bool acme_stopping(void);
 
 #endif

@@ -21,8 +21,12 @@
 #define MAX_TRANSPORT_RETRIES 3
 #define MAX_NONCE_RETRIES 10
 #define MAX_POLLS 60
-#define DEFAULT_POLL_DELAY 2
-#define MAX_POLL_DELAY 60
+/* Without Retry-After, polls start 250 ms after the challenge or finalize
+ * request and double up to 2 s: a CA such as Pebble answers within
+ * milliseconds, and Let's Encrypt usually within a few seconds. */
+#define FIRST_POLL_MS 250
+#define DEFAULT_POLL_MS 2000
+#define MAX_POLL_MS 60000
 
 enum order_state {
     ST_DIRECTORY,
@@ -89,8 +93,11 @@ struct acme_order {
     EVP_PKEY *key;
     char *chain;
     size_t chain_len;
-    long delay;
+    long delay_ms; /* before the next poll */
 };
+
+static long next_poll_delay(const struct acme_order *o,
+                            const struct http_res *r);
 
 struct step {
     const char *name;
@@ -447,7 +454,7 @@ res_account(struct acme_order *o, struct http_res *r)
         log_info("acme", "account not found, creating it", "account=%s",
                  o->account->id);
         o->lookup_done = true;
-        o->delay = 0;
+        o->delay_ms = 0;
         return STEP_POLL;
     }
     if ((r->status != 200 && r->status != 201) || r->location[0] == '\0')
@@ -499,12 +506,12 @@ follow_order(struct acme_order *o, cJSON *j, struct http_res *r)
         return STEP_NEXT;
     }
     if (strcmp(status, "processing") == 0 || strcmp(status, "valid") == 0) {
-        long ra = acme_retry_after_parse(r->retry_after, time(NULL));
-        o->delay = ra >= 0 ? ra : DEFAULT_POLL_DELAY;
+        o->delay_ms = next_poll_delay(o, r);
         o->state = ST_POLL_ORDER;
         return STEP_POLL;
     }
     if (strcmp(status, "ready") == 0) {
+        o->delay_ms = 0; /* order polls start at FIRST_POLL_MS */
         o->state = ST_FINALIZE;
         return STEP_NEXT;
     }
@@ -571,6 +578,7 @@ static int
 req_authz(struct acme_order *o, struct http_req *rq)
 {
     if (o->authz_index >= cJSON_GetArraySize(o->authzs)) {
+        o->delay_ms = 0; /* order polls start at FIRST_POLL_MS */
         o->state = ST_FINALIZE;
         return 1;
     }
@@ -713,9 +721,23 @@ res_challenge(struct acme_order *o, struct http_res *r)
 {
     if (r->status != 200)
         return fail_response(o, r);
-    o->delay = 1;
+    o->delay_ms = FIRST_POLL_MS;
     o->state = ST_POLL_AUTHZ;
     return STEP_POLL;
+}
+
+/* The CA's Retry-After when it sent one, else the last delay doubled. */
+static long
+next_poll_delay(const struct acme_order *o, const struct http_res *r)
+{
+    long ra = acme_retry_after_parse(r->retry_after, time(NULL));
+
+    if (ra >= 0)
+        return ra * 1000;
+    if (o->delay_ms <= 0)
+        return FIRST_POLL_MS;
+    return o->delay_ms * 2 < DEFAULT_POLL_MS ? o->delay_ms * 2
+                                             : DEFAULT_POLL_MS;
 }
 
 /* ST_POLL_AUTHZ */
@@ -753,8 +775,7 @@ res_poll_authz(struct acme_order *o, struct http_res *r)
     if (status == NULL)
         status = "";
     if (strcmp(status, "pending") == 0 || strcmp(status, "processing") == 0) {
-        long ra = acme_retry_after_parse(r->retry_after, time(NULL));
-        o->delay = ra >= 0 ? ra : DEFAULT_POLL_DELAY;
+        o->delay_ms = next_poll_delay(o, r);
         cJSON_Delete(j);
         return STEP_POLL;
     }
@@ -1051,16 +1072,16 @@ run_order(struct acme_order *o)
         if (res == STEP_FAIL) {
             o->state = ST_FAILED;
         } else if (res == STEP_POLL) {
-            long delay = o->delay < MAX_POLL_DELAY ? o->delay : MAX_POLL_DELAY;
+            long delay = o->delay_ms < MAX_POLL_MS ? o->delay_ms : MAX_POLL_MS;
             if (++polls > MAX_POLLS) {
                 set_problem(o, "portico:timeout", "still pending after polls");
                 o->state = ST_FAILED;
                 break;
             }
-            log_debug("acme", "polling", "name=%s step=%s retry_in=%lds "
+            log_debug("acme", "polling", "name=%s step=%s retry_in=%ldms "
                       "attempt=%d/%d", o->job->names[0],
                       steps[o->state].name, delay, polls, MAX_POLLS);
-            if (delay > 0 && acme_sleep(delay) != 0)
+            if (delay > 0 && acme_sleep_ms(delay) != 0)
                 continue;
         }
     }

@@ -377,6 +377,8 @@ find_targets(struct proxy_conn *c, const struct http_request *r,
         return -1;
     }
     *https = rt->policy.https;
+    c->max_body = rt->policy.max_body > 0 ? rt->policy.max_body
+                                          : cfg.max_body_size;
     if (c->listener->tls && rt->policy.hsts != NULL &&
         strlen(rt->policy.hsts) < sizeof c->hsts)
         strcpy(c->hsts, rt->policy.hsts);
@@ -560,13 +562,6 @@ read_head(struct proxy_conn *c)
     }
 
     note_request(c, r);
-    if (cfg.max_body_size > 0 && r->body == HTTP_BODY_LENGTH &&
-        r->content_length > (uint64_t)cfg.max_body_size) {
-        evbuffer_drain(in, (size_t)n);
-        proxy_body_init(&c->req_body, r->body, r->content_length, false);
-        respond_error(c, 413, "body_too_large");
-        return;
-    }
     if (r->host.len == 0) {
         evbuffer_drain(in, (size_t)n);
         respond_error(c, 400, "bad_request");
@@ -579,6 +574,16 @@ read_head(struct proxy_conn *c)
     if (find_targets(c, r, &https) < 0) {
         evbuffer_drain(in, (size_t)n);
         respond_error(c, 503, "no_route");
+        return;
+    }
+    if (c->max_body > 0 && r->body == HTTP_BODY_LENGTH &&
+        r->content_length > (uint64_t)c->max_body) {
+        evbuffer_drain(in, (size_t)n);
+        proxy_body_init(&c->req_body, r->body, r->content_length, false);
+        log_info("proxy", "request body too large",
+                 "client=%s host=%s length=%llu limit=%lld", c->client_ip,
+                 c->host, (unsigned long long)r->content_length, c->max_body);
+        respond_error(c, 413, "body_too_large");
         return;
     }
     if (apply_https_policy(c, r, https, (size_t)n))
@@ -597,12 +602,11 @@ read_head(struct proxy_conn *c)
     connect_upstream(c, true);
 }
 
-/* Is the request body, counted as it streams, over --max-body-size? */
+/* Is the request body, counted as it streams, over the route's limit? */
 static bool
 body_too_large(const struct proxy_conn *c)
 {
-    return cfg.max_body_size > 0 &&
-           c->req_body.bytes_in > (uint64_t)cfg.max_body_size;
+    return c->max_body > 0 && c->req_body.bytes_in > (uint64_t)c->max_body;
 }
 
 /* Moves request body bytes upstream, pausing the client when the
@@ -620,7 +624,7 @@ forward_request_body(struct proxy_conn *c)
          * with the upstream connection. */
         log_info("proxy", "request body too large",
                  "client=%s host=%s limit=%lld", c->client_ip, c->host,
-                 cfg.max_body_size);
+                 c->max_body);
         c->client_keep_alive = false;
         if (c->status == 0)
             respond_error(c, 413, "body_too_large");

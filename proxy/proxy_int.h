@@ -194,6 +194,7 @@ struct proxy_conn {
     size_t target; /* index of the target in use */
     int status;
     char hsts[256]; /* Strict-Transport-Security to add over HTTPS, or "" */
+    long long max_body; /* body limit of the request's route, 0: none */
     uint64_t bytes_sent;
     struct timespec start;
     const char *end;

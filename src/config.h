@@ -103,6 +103,10 @@ void cfg_parse(int argc, char **argv);
  * -1. Only numeric addresses are accepted. */
 int cfg_addr_parse(const char *text, struct cfg_addr *out);
 
+/* Parses a byte count with an optional k, m or g suffix (powers of 1024),
+ * as nginx's client_max_body_size takes it. Returns 0 or -1. */
+int cfg_size_parse(const char *text, long long *out);
+
 /* Parses "ADDR/BITS" or a bare address (a /32 or /128 network). Returns 0
  * or -1. */
 int cfg_cidr_parse(const char *text, struct cfg_cidr *out);

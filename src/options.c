@@ -149,7 +149,6 @@ static const struct option_def options[] = {
     {"max-headers", OPT_INT, &cfg.max_headers, "N", "100",
      "Most header fields accepted in a request; more get 431.", 1, 128,
      NULL},
-    /* TODO: a per-container portico.max-body-size label. */
     {"max-body-size", OPT_SIZE, &cfg.max_body_size, "BYTES", "0 (no limit)",
      "Largest request body accepted, counted as it streams; a larger one "
      "gets 413, or the connection closes when the response has started.",
@@ -374,14 +373,33 @@ set_int(const struct option_def *d, const struct origin *o, const char *value)
 static void
 set_size(const struct option_def *d, const struct origin *o, const char *value)
 {
-    char *end;
-    long long n;
+    if (cfg_size_parse(value, (long long *)d->target) != 0)
+        fail(o, value, "a whole number of bytes with an optional k, m or g "
+                       "suffix, 0 for no limit");
+}
 
+int
+cfg_size_parse(const char *text, long long *out)
+{
+    char *end;
+    long long n, unit = 1;
+
+    if (*text < '0' || *text > '9')
+        return -1;
     errno = 0;
-    n = strtoll(value, &end, 10);
-    if (*value == '\0' || *end != '\0' || errno || n < 0)
-        fail(o, value, "a whole number of bytes, 0 for no limit");
-    *(long long *)d->target = n;
+    n = strtoll(text, &end, 10);
+    if (errno || n < 0)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': unit = 1LL << 10; end++; break;
+    case 'm': case 'M': unit = 1LL << 20; end++; break;
+    case 'g': case 'G': unit = 1LL << 30; end++; break;
+    default: break;
+    }
+    if (*end != '\0' || n > LLONG_MAX / unit)
+        return -1;
+    *out = n * unit;
+    return 0;
 }
 
 int

@@ -257,7 +257,7 @@ route_builder_add(struct route_builder *b, const char *host, const char *path,
                   const struct route_policy *policy, bool is_static)
 {
     static const struct route_policy defaults = {ROUTE_HTTPS_REDIRECT,
-                                                 ROUTE_HSTS_DEFAULT};
+                                                 ROUTE_HSTS_DEFAULT, 0};
     struct entry *e;
 
     if (b->n == b->cap) {

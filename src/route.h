@@ -47,6 +47,7 @@ enum route_https {
 struct route_policy {
     enum route_https https;
     const char *hsts; /* Strict-Transport-Security value, NULL: none */
+    long long max_body; /* portico.max-body-size in bytes, 0: the global */
 };
 
 struct route {

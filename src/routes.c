@@ -63,7 +63,8 @@ container_policy(const struct watch_container *c)
         [WATCH_HTTPS_NOHTTPS] = ROUTE_HTTPS_NOHTTPS,
         [WATCH_HTTPS_NOHTTP] = ROUTE_HTTPS_NOHTTP,
     };
-    struct route_policy p = {methods[c->https_method], c->hsts};
+    struct route_policy p = {methods[c->https_method], c->hsts,
+                             c->max_body_size};
 
     if (c->tls_off)
         p.https = ROUTE_HTTPS_NOHTTPS;

@@ -820,6 +820,23 @@ parse_tls(struct parse *p)
 }
 
 static void
+parse_max_body_size(struct parse *p)
+{
+    struct watch_container *c = p->c;
+    const char *v = watch_setting(c, "portico.max-body-size");
+
+    if (v != NULL && cfg_size_parse(v, &c->max_body_size) != 0) {
+        c->max_body_size = 0;
+        add_warning(p, format_string(p,
+                                     "label portico.max-body-size on "
+                                     "container %s: invalid value \"%s\", "
+                                     "expected bytes with an optional k, m "
+                                     "or g suffix; using --max-body-size",
+                                     c->name, v));
+    }
+}
+
+static void
 parse_routing(struct parse *p)
 {
     struct watch_container *c = p->c;
@@ -837,6 +854,7 @@ parse_routing(struct parse *p)
     parse_path_and_proto(p);
     choose_network(p);
     parse_tls(p);
+    parse_max_body_size(p);
 }
 
 struct watch_container *

@@ -75,6 +75,7 @@ struct watch_container {
                             -1: the global --acme-challenge */
     enum watch_https_method https_method;
     char *hsts;          /* Strict-Transport-Security value, NULL: off */
+    long long max_body_size; /* portico.max-body-size, 0: --max-body-size */
 };
 
 /* Returns the merged setting value, or NULL when neither a label nor an env

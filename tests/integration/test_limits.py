@@ -263,3 +263,43 @@ def test_slow_clients_do_not_block_others(portico_factory, upstream):
     finally:
         for s in slow:
             s.close()
+
+
+def post_status(port, host, size):
+    """Sends a POST with a body of `size` bytes and returns the status."""
+    body = b"x" * size
+    head = (f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Length: {size}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    reply, _ = exchange(port, head + body)
+    return status_of(reply)
+
+
+def test_container_max_body_size_label(portico_factory, backends):
+    """portico.max-body-size sets a route's limit and wins over the global
+    --max-body-size in both directions."""
+    p = portico_factory("--max-body-size", "1k")
+    small = backends.run(host="small.test",
+                         labels={"portico.max-body-size": "100"})
+    large = backends.run(host="large.test",
+                         labels={"portico.max-body-size": "1m"})
+    plain = backends.run(host="plain.test")
+    for host, b in (("small.test", small), ("large.test", large),
+                    ("plain.test", plain)):
+        wait_until(lambda host=host, b=b: p.body(host) == b.content, 10,
+                   what=f"{host} to be routed")
+    assert post_status(p.port, "small.test", 101) == 413
+    assert post_status(p.port, "small.test", 100) != 413
+    assert post_status(p.port, "large.test", 4096) != 413
+    assert post_status(p.port, "plain.test", 1025) == 413
+    assert post_status(p.port, "plain.test", 1024) != 413
+
+
+def test_invalid_max_body_size_label_warns(portico_factory, backends):
+    p = portico_factory("--max-body-size", "1k")
+    b = backends.run(host="badlimit.test",
+                     labels={"portico.max-body-size": "ten"})
+    wait_until(lambda: p.body("badlimit.test") == b.content, 10,
+               what="badlimit.test to be routed")
+    assert 'portico.max-body-size on container' in p.stderr()
+    assert 'invalid value \\"ten\\"' in p.stderr()
+    assert post_status(p.port, "badlimit.test", 1025) == 413

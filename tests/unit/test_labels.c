@@ -663,6 +663,49 @@ test_labels_tls(void)
     }
 }
 
+static void
+test_labels_max_body_size(void)
+{
+    static const struct {
+        int line;
+        const char *labels;
+        long long expected;
+        size_t n_warnings;
+    } cases[] = {
+        {__LINE__, "{\"VIRTUAL_HOST\":\"a.test\"}", 0, 0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"100\"}",
+         100, 0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"10m\"}",
+         10LL << 20, 0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"2G\"}",
+         2LL << 30, 0},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"ten\"}",
+         0, 1},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"-5\"}",
+         0, 1},
+        {__LINE__,
+         "{\"VIRTUAL_HOST\":\"a.test\",\"portico.max-body-size\":\"5mb\"}",
+         0, 1},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct doc d = {.labels = cases[i].labels};
+        struct watch_container *c = parse_doc(&d, NULL);
+
+        CHECK_INT(cases[i].line, 1, c != NULL);
+        if (c == NULL)
+            continue;
+        CHECK_INT(cases[i].line, cases[i].expected, c->max_body_size);
+        CHECK_INT(cases[i].line, cases[i].n_warnings, c->n_warnings);
+        watch_container_free(c);
+    }
+}
+
 int
 main(void)
 {
@@ -679,5 +722,6 @@ main(void)
     test_labels_malformed();
     test_labels_equal();
     test_labels_tls();
+    test_labels_max_body_size();
     return check_done();
 }

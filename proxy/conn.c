@@ -1198,8 +1198,9 @@ on_head_timeout(evutil_socket_t fd, short what, void *arg)
     if (c->state != CONN_READ_HEAD)
         return;
     if (!c->head_started) {
-        log_debug("proxy", "idle client connection closed", "client=%s",
-                  c->client_ip);
+        log_info("proxy", "idle client connection timed out",
+                 "client=%s requests=%u", c->client_ip,
+                 (unsigned)c->requests);
         proxy_conn_free(c);
         return;
     }

@@ -78,3 +78,48 @@ def test_second_instance_on_same_port_exits_1(portico_factory):
     assert "address already in use by another process" in second.stderr()
     assert first.alive()
     assert first.get("unknown.test").status == 503
+
+
+def help_options():
+    out = subprocess.run([portico_binary(), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    return set(re.findall(r"^  (--[a-z0-9-]+)", out, re.M))
+
+
+def readme_options():
+    text = (REPO / "README.md").read_text()
+    table = text.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    found = set()
+    for line in table.splitlines():
+        if line.startswith("| `--"):
+            first_cell = line.split(" | ")[0]
+            found.update(re.findall(r"`(--[a-z0-9-]+)", first_cell))
+    return found
+
+
+def test_help_and_readme_list_same_options():
+    """Every option in --help has a row in the README's options table, and
+    the table documents no option that does not exist."""
+    in_help = help_options()
+    in_readme = readme_options()
+    assert len(in_help) > 40
+    assert in_help - in_readme == set()
+    assert in_readme - in_help == set()
+
+
+def test_every_option_reads_its_environment_variable():
+    """PORTICO_<NAME> is read for every option that takes a value: a bad
+    value in it exits 2 naming that variable."""
+    out = subprocess.run([portico_binary(), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    valued = re.findall(r"^  (--[a-z0-9-]+) \S", out, re.M)
+    assert len(valued) > 30
+    for option in valued:
+        if option in ("--route", "--trusted-proxies"):
+            continue  # lists, which may be empty
+        var = "PORTICO_" + option[2:].upper().replace("-", "_")
+        env = {"PATH": "/usr/bin:/bin", var: ""}
+        cp = subprocess.run([portico_binary(), "--version"], env=env,
+                            capture_output=True, text=True)
+        assert cp.returncode == 2, f"{var}='' was accepted"
+        assert var in cp.stderr, cp.stderr

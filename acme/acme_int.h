@@ -168,7 +168,7 @@ struct acme_job {
     enum acme_challenge challenge; /* resolved, never the config default */
 };
 
-/* Why an order failed. */
+/* The reason an order failed. */
 struct acme_outcome {
     struct acme_problem problem;
     char order_url[1024];

@@ -458,7 +458,7 @@ https_port(void)
 }
 
 /*
- * Answers an ACME HTTP-01 request on the HTTP listener for any host, before
+ * Responds to an ACME HTTP-01 request on the HTTP listener for any host, before
  * routing, so neither a redirect nor an upstream sees it. Returns true
  * when the request was answered.
  */
@@ -485,7 +485,7 @@ answer_challenge(struct proxy_conn *c, const struct http_request *r,
     return true;
 }
 
-/* Redirects or rejects the request as its route's policy says. Returns
+/* Redirects or rejects the request as its route's policy requires. Returns
  * true when the request was answered. */
 static bool
 apply_https_policy(struct proxy_conn *c, const struct http_request *r,

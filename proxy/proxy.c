@@ -271,7 +271,7 @@ new_base(void)
  * Fails when another socket already listens on the address. The workers
  * bind with SO_REUSEPORT, which would let a second Portico (or any process
  * of the same user with that option) share the port and silently take
- * part of the traffic; a plain bind first turns that into a clear error.
+ * part of the traffic. A plain bind first turns that into a clear error.
  */
 static int
 check_address_free(const struct cfg_addr *a)

@@ -250,7 +250,7 @@ bool proxy_tls_alpn_offers(const unsigned char *p, size_t len,
 /* Is there a --certs-dir or ACME certificate for exactly this name (or an
  * ACME wildcard covering it)? The default certificate does not count. */
 bool proxy_tls_has_cert(const char *name);
-/* Does the proxy answer ACME challenges (HTTPS on and ACME not off)? */
+/* Does the proxy respond to ACME challenges (HTTPS on and ACME not off)? */
 bool proxy_tls_acme_on(void);
 
 /* certs.c */

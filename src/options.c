@@ -591,7 +591,7 @@ env_name(const struct option_def *d, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* PORTICO_ROUTE holds several routes separated by commas or whitespace. */
+/* PORTICO_ROUTE contains several routes separated by commas or whitespace. */
 static void
 set_routes_from_env(const struct option_def *d, const struct origin *o,
                     const char *value)

@@ -35,7 +35,7 @@ struct route_upstream {
     const char *container_name;        /* NULL for a static --route */
 };
 
-/* What plain HTTP does for a route (nginx-proxy's HTTPS_METHOD). */
+/* Plain HTTP behaviour of a route (nginx-proxy's HTTPS_METHOD). */
 enum route_https {
     ROUTE_HTTPS_REDIRECT,   /* 301 to HTTPS once a certificate exists */
     ROUTE_HTTPS_NOREDIRECT, /* both served */

@@ -33,7 +33,7 @@ struct watch_setting {
     char *value;
 };
 
-/* One container as Portico sees it, with its routing intent parsed. */
+/* A container's state and its parsed routing intent. */
 struct watch_container {
     char *id;   /* full 64-hex id */
     char *name; /* without the leading '/' */

@@ -2,9 +2,10 @@
 # Build Portico and run it.
 #
 # With a Docker engine at /var/run/docker.sock, Portico proxies that engine
-# with its defaults (HTTP on 0.0.0.0:80); arguments are passed to it.
-# Without one, or with --demo, scripts/local-stack.sh starts a private
-# engine, a demo container and Portico on 127.0.0.1:8080.
+# with its defaults (HTTP on 0.0.0.0:80, HTTPS on 0.0.0.0:443 with
+# certificates from Let's Encrypt); arguments are passed to it. Without
+# one, or with --demo, scripts/local-stack.sh starts a private engine, a
+# demo container, a local test CA and Portico on 127.0.0.1:8080 and 8443.
 # PORTICO_BUILD_DIR selects the build folder (build).
 set -euo pipefail
 cd "$(dirname "$0")/.."

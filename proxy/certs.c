@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "acme.h"
 #include "log.h"
+#include "proxy.h"
 #include "proxy_int.h"
 
 /* Seconds between two scans of the directory. */
@@ -97,6 +99,45 @@ stamp_eq(const struct file_stamp *a, const struct file_stamp *b)
     return a->exists == b->exists && a->ino == b->ino && a->size == b->size &&
            a->mtime.tv_sec == b->mtime.tv_sec &&
            a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static time_t
+asn1_time_to_unix(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return timegm(&tm);
+}
+
+void
+proxy_certs_list(void (*fn)(const struct acme_cert_info *info, void *arg),
+                 void *arg)
+{
+    pthread_rwlock_rdlock(&lock);
+    for (size_t i = 0; i < n_entries; i++) {
+        const struct cert_entry *e = entries[i];
+        X509 *leaf = e->ctx ? SSL_CTX_get0_certificate(e->ctx) : NULL;
+        const char *names[1] = {e->host};
+        char issuer[256] = "";
+        struct acme_cert_info info = {
+            .id = e->host,
+            .names = names,
+            .n_names = 1,
+            .issuer = issuer,
+            .last_error = "",
+        };
+
+        if (leaf != NULL) {
+            X509_NAME_oneline(X509_get_issuer_name(leaf), issuer,
+                              sizeof(issuer));
+            info.has_cert = true;
+            info.not_after = asn1_time_to_unix(X509_get0_notAfter(leaf));
+        }
+        fn(&info, arg);
+    }
+    pthread_rwlock_unlock(&lock);
 }
 
 static struct cert_entry *

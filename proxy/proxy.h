@@ -9,6 +9,15 @@
  */
 int proxy_start(void);
 
+struct acme_cert_info;
+
+/* Calls fn once for each certificate loaded from --certs-dir, described
+ * with the ACME client's record type (no renewal fields). fn must not
+ * call proxy_* functions; the info is valid only during the call. */
+void proxy_certs_list(void (*fn)(const struct acme_cert_info *info,
+                                 void *arg),
+                      void *arg);
+
 /*
  * Stops accepting, closes idle connections, lets requests in flight finish
  * for up to cfg.shutdown_timeout seconds, then closes the rest and joins

@@ -24,6 +24,7 @@
 #include "dashboard_html.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 #include "route.h"
 
 #define CONNECTION_LIMIT 32
@@ -298,14 +299,31 @@ on_cert(const struct acme_cert_info *info, void *arg)
     cJSON_AddItemToArray(arg, o);
 }
 
-/* TODO: list the certificates from --certs-dir too; proxy/certs.c has no
- * read-only listing yet. */
+static void
+on_acme_cert(const struct acme_cert_info *info, void *arg)
+{
+    on_cert(info, arg);
+    cJSON_AddStringToObject(cJSON_GetArrayItem(arg, cJSON_GetArraySize(arg) - 1),
+                            "source", "acme");
+}
+
+static void
+on_user_cert(const struct acme_cert_info *info, void *arg)
+{
+    on_cert(info, arg);
+    cJSON_AddStringToObject(cJSON_GetArrayItem(arg, cJSON_GetArraySize(arg) - 1),
+                            "source", "certs-dir");
+}
+
+/* ACME certificates, then the --certs-dir ones (source tells which). */
 static enum MHD_Result
 get_certificates(struct MHD_Connection *conn)
 {
     cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "certificates");
 
-    acme_cert_list(on_cert, cJSON_AddArrayToObject(root, "certificates"));
+    acme_cert_list(on_acme_cert, list);
+    proxy_certs_list(on_user_cert, list);
     return send_json(conn, root);
 }
 
@@ -384,6 +402,7 @@ get_metrics(struct MHD_Connection *conn)
         g.upstreams += route_table_at(t, i)->n_upstreams;
     route_read_end(reader);
     acme_cert_list(on_cert_expiry, &certs);
+    proxy_certs_list(on_cert_expiry, &certs);
     g.certs = certs.items;
     g.n_certs = certs.n;
     out = open_memstream(&text, &len);

@@ -448,3 +448,36 @@ def test_admin_dashboard_with_token(portico_factory, backends, browser):
                            for r in browser.run(ROUTE_ROWS)), 15, 0.2,
                what="the dashboard to list dashtok.test with the token")
     assert browser.run("return document.getElementById('message').hidden")
+
+
+def test_admin_lists_certs_dir_certificates(portico_factory, test_dir):
+    """Certificates from --certs-dir appear in /api/v1/certificates and in
+    the expiry metric, marked with their source."""
+    from test_tls import make_cert
+
+    certs = test_dir / "certs"
+    certs.mkdir()
+    crt = make_cert(certs, "user.test")
+    expected = subprocess.run(
+        ["openssl", "x509", "-noout", "-enddate", "-dateopt", "iso_8601",
+         "-in", crt], capture_output=True, text=True, check=True)
+    not_after = expected.stdout.strip().split("=", 1)[1].replace(" ", "T")
+    p = start_with_admin(portico_factory, "--https-listen",
+                         f"127.0.0.1:{free_port()}", "--certs-dir",
+                         str(certs))
+
+    def listed():
+        certificates = admin_json(p.admin_port, "/api/v1/certificates")
+        return [c for c in certificates["certificates"]
+                if c["names"] == ["user.test"]]
+    wait_until(lambda: len(listed()) == 1, 10,
+               what="the certs-dir certificate to be listed")
+    entry = listed()[0]
+    assert entry["source"] == "certs-dir"
+    assert entry["has_certificate"] is True
+    assert entry["not_after"] == not_after
+    assert "CN = user.test" in entry["issuer"] or "CN=user.test" in \
+        entry["issuer"]
+    metrics = admin_get(p.admin_port, "/metrics")[2].decode()
+    series = 'portico_certificate_expiry_timestamp_seconds{name="user.test"}'
+    assert metric_value(metrics, series) == entry["not_after_unix"]

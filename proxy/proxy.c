@@ -312,6 +312,24 @@ init_worker(struct proxy_worker *w, int id)
     return open_listener(w, &w->https, &cfg.https_listen, "https");
 }
 
+/* Stops and joins the first `running` workers, then frees every worker
+ * and the TLS contexts. */
+static void
+free_workers(int running)
+{
+    for (int i = 0; i < running; i++)
+        stop_worker(&workers[i]);
+    for (int i = 0; i < running; i++)
+        pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < n_workers; i++)
+        free_worker(&workers[i]);
+    free(workers);
+    workers = NULL;
+    n_workers = 0;
+    proxy_tls_server_free();
+    proxy_tls_free();
+}
+
 int
 proxy_start(void)
 {
@@ -358,17 +376,7 @@ proxy_start(void)
     return 0;
 
 fail:
-    for (int i = 0; i < started; i++) {
-        stop_worker(&workers[i]);
-        pthread_join(workers[i].thread, NULL);
-    }
-    for (int i = 0; i < n; i++)
-        free_worker(&workers[i]);
-    free(workers);
-    workers = NULL;
-    n_workers = 0;
-    proxy_tls_server_free();
-    proxy_tls_free();
+    free_workers(started);
     return -1;
 }
 
@@ -378,15 +386,5 @@ proxy_stop(void)
     if (n_workers > 0)
         log_info("proxy", "stopping", "connections=%d shutdown_timeout=%d",
                  atomic_load(&proxy_n_conns), cfg.shutdown_timeout);
-    for (int i = 0; i < n_workers; i++)
-        stop_worker(&workers[i]);
-    for (int i = 0; i < n_workers; i++)
-        pthread_join(workers[i].thread, NULL);
-    for (int i = 0; i < n_workers; i++)
-        free_worker(&workers[i]);
-    free(workers);
-    workers = NULL;
-    n_workers = 0;
-    proxy_tls_server_free();
-    proxy_tls_free();
+    free_workers(n_workers);
 }

@@ -55,6 +55,29 @@ put_header(struct out *o, const char *name, const char *value)
     put(o, "\r\n", 2);
 }
 
+static void
+put_field(struct out *o, const struct http_header *h)
+{
+    put_span(o, h->name);
+    put(o, ": ", 2);
+    put_span(o, h->value);
+    put(o, "\r\n", 2);
+}
+
+/* Writes the framing header Portico chose: one Content-Length, chunked, or
+ * nothing for a body that ends with the connection or has no body. */
+static void
+put_framing(struct out *o, enum http_body body, uint64_t content_length)
+{
+    if (body == HTTP_BODY_LENGTH) {
+        put_str(o, "Content-Length: ");
+        put_u64(o, content_length);
+        put(o, "\r\n", 2);
+    } else if (body == HTTP_BODY_CHUNKED) {
+        put_header(o, "Transfer-Encoding", "chunked");
+    }
+}
+
 static bool
 is_hop_by_hop(struct http_span name)
 {
@@ -189,19 +212,10 @@ proxy_rewrite_request(char *out, size_t cap, const struct http_request *r,
         if (!proxy_rewrite_is_protected(h->name) &&
             is_removed(r->headers, r->n_headers, h->name, has_connection))
             continue;
-        put_span(&o, h->name);
-        put(&o, ": ", 2);
-        put_span(&o, h->value);
-        put(&o, "\r\n", 2);
+        put_field(&o, h);
     }
 
-    if (rw->body == HTTP_BODY_LENGTH) {
-        put_str(&o, "Content-Length: ");
-        put_u64(&o, rw->content_length);
-        put(&o, "\r\n", 2);
-    } else if (rw->body == HTTP_BODY_CHUNKED) {
-        put_header(&o, "Transfer-Encoding", "chunked");
-    }
+    put_framing(&o, rw->body, rw->content_length);
     if (rw->websocket) {
         put_header(&o, "Connection", "Upgrade");
         put_header(&o, "Upgrade", "websocket");
@@ -254,19 +268,10 @@ proxy_rewrite_response(char *out, size_t cap, const struct http_response *r,
             continue;
         if (is_removed(r->headers, r->n_headers, h->name, has_connection))
             continue;
-        put_span(&o, h->name);
-        put(&o, ": ", 2);
-        put_span(&o, h->value);
-        put(&o, "\r\n", 2);
+        put_field(&o, h);
     }
 
-    if (rw->body == HTTP_BODY_LENGTH) {
-        put_str(&o, "Content-Length: ");
-        put_u64(&o, rw->content_length);
-        put(&o, "\r\n", 2);
-    } else if (rw->body == HTTP_BODY_CHUNKED) {
-        put_header(&o, "Transfer-Encoding", "chunked");
-    }
+    put_framing(&o, rw->body, rw->content_length);
     if (rw->upgrade) {
         put_header(&o, "Connection", "Upgrade");
         put_header(&o, "Upgrade", "websocket");

@@ -315,7 +315,8 @@ on_user_cert(const struct acme_cert_info *info, void *arg)
                             "source", "certs-dir");
 }
 
-/* ACME certificates, then the --certs-dir ones (source tells which). */
+/* Lists ACME certificates, then the --certs-dir ones; each entry's
+ * "source" field names where it comes from. */
 static enum MHD_Result
 get_certificates(struct MHD_Connection *conn)
 {

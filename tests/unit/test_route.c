@@ -187,7 +187,8 @@ test_route_reclaim_waits_for_readers(void)
     route_publish(route_builder_finish(route_builder_new()));
     route_reclaim();
     r = route_lookup(seen, "app.test", 8, "/", 1);
-    CHECK(r != NULL && strcmp(r->host, "app.test") == 0);
+    CHECK(r != NULL);
+    CHECK_STR(__LINE__, "app.test", r ? r->host : NULL);
     route_read_end(rd);
     route_reclaim();
     seen = route_read_begin(rd);

@@ -87,7 +87,8 @@ int acme_dns_tsig_sign(struct acme_dns_msg *m, const struct acme_tsig_key *k,
 int acme_dns_parse(const unsigned char *msg, size_t len,
                    struct acme_dns_reply *r);
 /* Reads a possibly compressed name at off into out (lower case, no
- * trailing dot). Returns the offset after the name, or -1. */
+ * trailing dot). Returns the offset after the name, or -1 with out left
+ * empty. cap must be at least 256. */
 long acme_dns_read_name(const unsigned char *msg, size_t len, size_t off,
                         char *out, size_t cap);
 /* Copies the strings of a TXT record's rdata, concatenated. Returns 0 or

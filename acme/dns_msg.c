@@ -229,9 +229,9 @@ get_u16(const unsigned char *p)
     return (unsigned)p[0] << 8 | p[1];
 }
 
-long
-acme_dns_read_name(const unsigned char *msg, size_t len, size_t off,
-                   char *out, size_t cap)
+static long
+read_name(const unsigned char *msg, size_t len, size_t off,
+          char *out, size_t cap)
 {
     size_t o = 0, wire = 0;
     long end = -1;
@@ -277,6 +277,18 @@ acme_dns_read_name(const unsigned char *msg, size_t len, size_t off,
     }
     out[o] = '\0';
     return end >= 0 ? end : (long)off + 1;
+}
+
+long
+acme_dns_read_name(const unsigned char *msg, size_t len, size_t off,
+                   char *out, size_t cap)
+{
+    long end = read_name(msg, len, off, out, cap);
+
+    /* A name that fails part way leaves no partial text behind. */
+    if (end < 0 && cap > 0)
+        out[0] = '\0';
+    return end;
 }
 
 static int

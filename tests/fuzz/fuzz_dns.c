@@ -37,7 +37,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         if (rr->type == ACME_DNS_TYPE_NS || rr->type == ACME_DNS_TYPE_SOA) {
             long end = acme_dns_read_name(data, rr->rdata + rr->rdlen,
                                           rr->rdata, text, sizeof(text));
-            if (end > (long)(rr->rdata + rr->rdlen) || strlen(text) > 253)
+            if (end > (long)(rr->rdata + rr->rdlen))
+                abort();
+            if (end < 0 && text[0] != '\0')
+                abort(); /* a failed read must leave no partial name */
+            if (end >= 0 && strlen(text) > 253)
                 abort();
         }
         if (rr->type == ACME_DNS_TYPE_TXT &&

@@ -482,9 +482,25 @@ test_dns_tcp_fallback(void)
     acme_dns_clear();
 }
 
+/* A name that fails part way (here a label with an invalid byte after a
+ * valid one) leaves an empty string, not a partial name. */
+static void
+test_dns_read_name_failure_empty(void)
+{
+    static const unsigned char msg[] = {1, 'a', 1, '!', 0};
+    char out[256];
+    long end;
+
+    memset(out, 'x', sizeof(out));
+    end = acme_dns_read_name(msg, sizeof(msg), 0, out, sizeof(out));
+    CHECK_INT(__LINE__, -1, end);
+    CHECK_STR(__LINE__, "", out);
+}
+
 int
 main(void)
 {
+    test_dns_read_name_failure_empty();
     test_dns_query_bytes();
     test_dns_update_sections();
     test_dns_parse_valid();
